@@ -1,0 +1,63 @@
+"""The monolith: catalog and orders in one process, one database, one transaction.
+
+Compare with ``services/catalog/app.py`` and ``services/orders/app.py``: the same domain
+code, but orders reaches the catalog through a function call that joins its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from monolith.inventory import CatalogInProcess
+from shop.catalog.bootstrap import seed_catalog
+from shop.catalog.router import products_router
+from shop.catalog.sql import metadata as catalog_tables
+from shop.kernel.app import create_unit_app
+from shop.kernel.chaos import Chaos
+from shop.kernel.config import UnitSettings, settings_for
+from shop.kernel.db import create_schema, database_works, make_engine
+from shop.orders.ports import Inventory, OrdersUnitOfWork
+from shop.orders.router import orders_router
+from shop.orders.sql import OrdersSqlUnitOfWork
+from shop.orders.sql import metadata as orders_tables
+
+
+def create_app(settings: UnitSettings) -> FastAPI:
+    engine = make_engine(settings.DATABASE_URL)
+    chaos = Chaos()
+
+    def unit_of_work(write: bool) -> OrdersUnitOfWork:
+        return OrdersSqlUnitOfWork(engine, write=write)
+
+    def inventory_for(uow: OrdersUnitOfWork) -> Inventory:
+        assert isinstance(uow, OrdersSqlUnitOfWork)
+        return CatalogInProcess(uow)  # joins the order's transaction
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        create_schema(engine, catalog_tables, orders_tables)
+        seed_catalog(engine, count=settings.SEED_PRODUCTS, stock=settings.SEED_STOCK)
+        yield
+        engine.dispose()
+
+    return create_unit_app(
+        settings,
+        routers=[
+            products_router(engine, admin_token=settings.ADMIN_TOKEN),
+            orders_router(
+                unit_of_work,
+                inventory_for,
+                idempotency_lease=settings.IDEMPOTENCY_LEASE,
+                after_reserve=chaos.crash_if_armed,
+            ),
+        ],
+        ready=lambda: database_works(engine),
+        chaos=chaos,
+        lifespan=lifespan,
+    )
+
+
+app = create_app(settings_for("monolith"))
