@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+import math
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shop.kernel.chaos import Chaos, ChaosMiddleware, chaos_router
 from shop.kernel.config import UnitSettings
@@ -36,6 +40,9 @@ class Error(BaseModel):
     """Every error answers ``{"detail": ...}``."""
 
     detail: str
+
+
+_FASTAPI_UNPARSABLE = "There was an error parsing the body"
 
 
 def health_router(settings: UnitSettings, ready: Callable[[], bool]) -> APIRouter:
@@ -75,6 +82,8 @@ def create_unit_app(
     app.include_router(
         chaos_router(chaos, enabled=settings.CHAOS, admin_token=settings.ADMIN_TOKEN)
     )
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(ChaosMiddleware, chaos=chaos)
     app.add_middleware(
@@ -84,6 +93,48 @@ def create_unit_app(
     )
     _document_admin_token(app)
     return app
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, but safe to encode whatever the client sent (lone surrogates,
+    infinities): the default handler would crash with a 500 while echoing them back."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {
+            "type": error.get("type", "value_error"),
+            "loc": [_printable(part) for part in error.get("loc", ())],
+            "msg": _printable(error.get("msg", "")),
+            "input": _printable(error.get("input")),
+        }
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _printable(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else str(value)[:40] + "..."
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth < 5 and isinstance(value, list | tuple):
+        return [_printable(v, depth + 1) for v in value[:50]]
+    if depth < 5 and isinstance(value, dict):
+        return {_printable(str(k)): _printable(v, depth + 1) for k, v in list(value.items())[:50]}
+    return None
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A body FastAPI could not parse at all (bad UTF-8, absurd nesting) is a malformed
+    body like any other: 422 in the usual shape, not FastAPI's bare 400."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _FASTAPI_UNPARSABLE:
+        error = {"type": "json_invalid", "loc": ["body"], "msg": "body is not valid JSON"}
+        return JSONResponse({"detail": [{**error, "input": None}]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -106,6 +157,3 @@ def _document_admin_token(app: FastAPI) -> None:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-
-async def _noop(_: FastAPI) -> AsyncIterator[None]:
-    yield

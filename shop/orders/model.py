@@ -17,6 +17,7 @@ Status = Literal["pending", "confirmed", "cancelled", "rejected", "failed", "rel
 VISIBLE: tuple[Status, ...] = ("confirmed", "cancelled")
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000
+MAX_PRODUCT_ID = 2**31 - 1  # ids are 32-bit integers in every database we use
 
 
 @dataclass(frozen=True)

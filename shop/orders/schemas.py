@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from shop.kernel.text import CleanStr
-from shop.orders.model import MAX_ITEMS, MAX_QUANTITY, Order
+from shop.orders.model import MAX_ITEMS, MAX_PRODUCT_ID, MAX_QUANTITY, Order
 
 
 class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     product_id: int
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+    @field_validator("product_id")
+    @classmethod
+    def _storable(cls, value: int) -> int:
+        # An id no database column can hold is a product that cannot exist.
+        if not 1 <= value <= MAX_PRODUCT_ID:
+            raise PydanticCustomError(
+                "unknown_product", "unknown product {product_id}", {"product_id": value}
+            )
+        return value
 
 
 class OrderCreate(BaseModel):

@@ -1,0 +1,147 @@
+"""``twinshop``: start, stop and inspect both architectures of the shop."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lab.errors import LabError
+from lab.runtime.process import ProcessRuntime
+from lab.state import StateDir
+from lab.topology import Arch, arches_for
+
+app = typer.Typer(
+    help="twinshop: one shop built twice (monolith and microservices), run side by side.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+RuntimeOpt = Annotated[
+    str, typer.Option("--runtime", help="process (local processes) or docker (compose stack)")
+]
+HomeOpt = Annotated[
+    str | None,
+    typer.Option("--home", help="state directory [env TWINSHOP_HOME, default ./.twinshop]"),
+]
+
+
+def friendly(command: F) -> F:
+    """Turn a ``LabError`` into one red line and exit code 1."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except LabError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return run  # type: ignore[return-value]
+
+
+def _runtime(
+    runtime: str,
+    home: str | None,
+    *,
+    gateway_port: int | None = None,
+    lb_port: int | None = None,
+) -> ProcessRuntime:
+    if runtime != "process":
+        raise LabError(
+            f"--runtime {runtime}: only the process runtime is available in this version"
+        )
+    ports: dict[Arch, int] = {
+        "micro": gateway_port or int(os.environ.get("TWINSHOP_GATEWAY_PORT", 8080)),
+        "mono": lb_port or int(os.environ.get("TWINSHOP_LB_PORT", 8081)),
+    }
+    host = os.environ.get("TWINSHOP_BIND", "127.0.0.1")
+    return ProcessRuntime(StateDir.from_env(home), host=host, edge_ports=ports)
+
+
+@app.command()
+@friendly
+def up(
+    arch: Annotated[str, typer.Option(help="micro, mono or both")] = "both",
+    runtime: RuntimeOpt = "process",
+    home: HomeOpt = None,
+    gateway_port: Annotated[
+        int | None, typer.Option(help="micro entry port [env TWINSHOP_GATEWAY_PORT, 8080]")
+    ] = None,
+    lb_port: Annotated[
+        int | None, typer.Option(help="mono entry port [env TWINSHOP_LB_PORT, 8081]")
+    ] = None,
+) -> None:
+    """Start the shop and return once every unit is healthy."""
+    rt = _runtime(runtime, home, gateway_port=gateway_port, lb_port=lb_port)
+    started = time.monotonic()
+    with console.status("starting units…"):
+        entries = rt.up(arches_for(arch))
+    took = time.monotonic() - started
+    table = Table(title=f"twinshop is up ({rt.name} runtime, healthy in {took:.1f} s)")
+    table.add_column("architecture")
+    table.add_column("entry")
+    names = {"micro": "microservices (gateway)", "mono": "monolith (lb)"}
+    for name, entry in entries.items():
+        table.add_row(names[name], entry)
+    console.print(table)
+    console.print(
+        f"Try: curl {next(iter(entries.values()))}/products?limit=3   "
+        f"· state and logs in {rt.state.root}   · stop with: twinshop down"
+    )
+
+
+@app.command()
+@friendly
+def down(runtime: RuntimeOpt = "process", home: HomeOpt = None) -> None:
+    """Stop every unit (gracefully); leaves no process behind."""
+    rt = _runtime(runtime, home)
+    stopped = rt.down()
+    console.print(f"stopped {stopped} processes" if stopped else "nothing was running")
+
+
+@app.command()
+@friendly
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    runtime: RuntimeOpt = "process",
+    home: HomeOpt = None,
+) -> None:
+    """Show every unit, its replicas, health and version."""
+    rt = _runtime(runtime, home)
+    report = rt.status()
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    if not report["architectures"]:
+        console.print("nothing is running (start it with: twinshop up)")
+        return
+    table = Table(title=f"twinshop ({report['runtime']} runtime)")
+    for column in ("architecture", "entry", "unit", "instance", "url", "health", "version"):
+        table.add_column(column)
+    for arch, body in report["architectures"].items():
+        for unit, instances in body["units"].items():
+            for inst in instances:
+                health = "[green]healthy[/]" if inst["healthy"] else "[red]down[/]"
+                table.add_row(
+                    arch, body["entry"], unit, inst["instance"] or "-", inst["url"], health,
+                    inst["version"] or "-",
+                )  # fmt: skip
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import Api, Stack, running_stack, stack_from_env
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Both architectures, started once for the session as real processes."""
+    existing = stack_from_env()
+    if existing is not None:
+        yield existing
+        return
+    with running_stack(tmp_path_factory.mktemp("twinshop")) as started:
+        yield started
+
+
+@pytest.fixture(params=["micro", "mono"])
+def api(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Api]:
+    """The same test, once through the gateway (micro) and once through the lb (mono)."""
+    client = Api(request.param, stack.entries[request.param], stack.admin_token)
+    yield client
+    client.close()
