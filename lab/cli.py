@@ -143,5 +143,29 @@ def status(
     console.print(table)
 
 
+@app.command()
+@friendly
+def kill(
+    unit: Annotated[str, typer.Argument(help="gateway, catalog, orders, lb or monolith")],
+    runtime: RuntimeOpt = "process",
+    home: HomeOpt = None,
+) -> None:
+    """Kill every instance of a unit (SIGKILL); it stays down until `twinshop start`."""
+    killed = _runtime(runtime, home).kill(unit)
+    console.print(f"killed {killed} instance(s) of {unit}")
+
+
+@app.command()
+@friendly
+def start(
+    unit: Annotated[str, typer.Argument(help="gateway, catalog, orders, lb or monolith")],
+    runtime: RuntimeOpt = "process",
+    home: HomeOpt = None,
+) -> None:
+    """Start the stopped instances of a unit again and wait until they are healthy."""
+    started = _runtime(runtime, home).start(unit)
+    console.print(f"started {started} instance(s) of {unit}")
+
+
 if __name__ == "__main__":
     app()

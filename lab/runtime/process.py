@@ -104,7 +104,49 @@ class ProcessRuntime:
                 ]
         return out
 
+    def kill(self, unit_name: str) -> int:
+        """SIGKILL every instance of a unit, like a crash; it stays down until ``start``."""
+        state = self._load()
+        arch, records = self._unit_records(state, unit_name)
+        running = [r for r in records if not r.get("stopped")]
+        processes.stop([r["pid"] for r in running], kill=True)
+        for record in running:
+            record["stopped"] = True
+        self._publish(state, arch, unit_name)
+        self._save(state)
+        return len(running)
+
+    def start(self, unit_name: str, *, timeout: float = 30.0) -> int:
+        """Start the stopped instances of a unit again, on the same ports."""
+        state = self._load()
+        arch, records = self._unit_records(state, unit_name)
+        unit = next(u for u in UNITS[arch] if u.name == unit_name)
+        token = self.state.admin_token()
+        restarted = []
+        for i, record in enumerate(records):
+            if record.get("stopped") or not processes.alive(record["pid"]):
+                fresh = self._spawn(unit, record["port"], token=token, version=record["version"])
+                records[i] = fresh
+                restarted.append(fresh)
+        self._save(state)
+        self.wait_healthy(restarted, timeout=timeout)
+        self._publish(state, arch, unit_name)
+        return len(restarted)
+
+    def instances(self, unit_name: str) -> list[dict[str, Any]]:
+        """What the state says about each instance of a unit (url, pid, port, log)."""
+        return self._unit_records(self._load(), unit_name)[1]
+
     # -- building blocks (the lab's kill/scale/redeploy use these too) ----------------
+
+    def _unit_records(self, state: dict[str, Any], unit_name: str) -> tuple[Arch, list[Any]]:
+        for arch, body in state["architectures"].items():
+            if unit_name in body["units"]:
+                return arch, body["units"][unit_name]
+        running = sorted(u for body in state["architectures"].values() for u in body["units"])
+        raise LabError(
+            f"{unit_name!r} is not running here; running units: {', '.join(running) or 'none'}"
+        )
 
     def wait_healthy(self, records: list[dict[str, Any]], *, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -173,7 +215,8 @@ class ProcessRuntime:
 
     def _publish(self, state: dict[str, Any], arch: str, unit: str) -> None:
         records = state["architectures"][arch]["units"].get(unit, [])
-        self.state.write_replicas(arch, unit, [r["url"] for r in records])
+        urls = [r["url"] for r in records if not r.get("stopped")]
+        self.state.write_replicas(arch, unit, urls)
 
     def _probe(self, record: dict[str, Any]) -> dict[str, Any]:
         out = {"instance": None, "url": record["url"], "healthy": False, "version": None}
