@@ -37,6 +37,7 @@ class CatalogOverHttp:
         read_timeout: float,
         attempts: int,
         refresh_seconds: float = 1.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.discovery = discovery
         self.attempts = max(1, attempts)
@@ -44,6 +45,7 @@ class CatalogOverHttp:
         self.client = httpx.Client(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=40),
+            transport=transport,
         )
         self._turn = itertools.count()
         self._lock = threading.Lock()

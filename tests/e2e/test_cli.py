@@ -1,0 +1,118 @@
+"""``twinshop up / status / down`` as a person runs them: real processes, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lab.runtime.processes import alive, free_port
+
+
+def twinshop(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli", *args],
+        env={**os.environ, "TWINSHOP_HOME": str(home), "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    twinshop(tmp_path, "down")
+
+
+def ports() -> list[str]:
+    return ["--gateway-port", str(free_port()), "--lb-port", str(free_port())]
+
+
+def test_up_status_down(home: Path) -> None:
+    args = ports()
+    result = twinshop(home, "up", *args)
+    assert result.returncode == 0, result.stderr
+    assert f"http://127.0.0.1:{args[1]}" in result.stdout
+    assert f"http://127.0.0.1:{args[3]}" in result.stdout
+
+    status = json.loads(twinshop(home, "status", "--json").stdout)
+    assert status["runtime"] == "process"
+    assert set(status["architectures"]) == {"micro", "mono"}
+    micro, mono = status["architectures"]["micro"], status["architectures"]["mono"]
+    assert micro["entry"] == f"http://127.0.0.1:{args[1]}"
+    assert set(micro["units"]) == {"gateway", "catalog", "orders"}
+    assert set(mono["units"]) == {"lb", "monolith"}
+    for arch in (micro, mono):
+        for instances in arch["units"].values():
+            assert len(instances) == 1
+            assert set(instances[0]) == {"instance", "url", "healthy", "version"}
+            assert instances[0]["healthy"] is True and instances[0]["version"] == "1"
+    assert httpx.get(micro["entry"] + "/products/1").status_code == 200
+    assert (home / "logs").is_dir() and (home / "data").is_dir()
+    assert (home / "admin-token").read_text().strip()
+
+    pids = [r["pid"] for a in json.loads((home / "state.json").read_text())["architectures"].values()
+            for rs in a["units"].values() for r in rs]  # fmt: skip
+    down = twinshop(home, "down")
+    assert down.returncode == 0
+    assert not any(alive(pid) for pid in pids)
+    assert json.loads(twinshop(home, "status", "--json").stdout)["architectures"] == {}
+
+
+def test_up_twice_says_already_running(home: Path) -> None:
+    args = ports()
+    assert twinshop(home, "up", "--arch", "mono", *args).returncode == 0
+    again = twinshop(home, "up", "--arch", "mono", *args)
+    assert again.returncode == 1
+    assert "already running" in again.stderr
+    assert "Traceback" not in again.stderr + again.stdout
+
+
+def test_a_port_in_use_is_named(home: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = twinshop(home, "up", "--gateway-port", str(port), "--lb-port", str(free_port()))
+    assert result.returncode == 1
+    assert f"port {port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_unit_that_cannot_start_points_at_its_log(home: Path) -> None:
+    result = twinshop(home, "up", "--arch", "mono", *ports(), env={"TWINSHOP_SEED_STOCK": "lots"})
+    assert result.returncode == 1
+    assert "failed to start" in result.stderr and ".log" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(twinshop(home, "status", "--json").stdout)["architectures"] == {}
+
+
+def test_kill_and_start_a_unit(home: Path) -> None:
+    args = ports()
+    assert twinshop(home, "up", "--arch", "micro", *args).returncode == 0
+    assert twinshop(home, "kill", "orders").returncode == 0
+    units = json.loads(twinshop(home, "status", "--json").stdout)["architectures"]["micro"]["units"]
+    assert units["orders"][0]["healthy"] is False
+    assert units["catalog"][0]["healthy"] is True
+    assert twinshop(home, "start", "orders").returncode == 0
+    units = json.loads(twinshop(home, "status", "--json").stdout)["architectures"]["micro"]["units"]
+    assert units["orders"][0]["healthy"] is True
+    unknown = twinshop(home, "kill", "billing")
+    assert unknown.returncode == 1 and "not running" in unknown.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    for command in ("up", "down", "status", "kill", "start"):
+        assert command in result.stdout

@@ -1,0 +1,221 @@
+"""In-memory fakes of the ports, for unit tests of the rules (no I/O)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from shop.catalog.model import DuplicateSku, NewProduct, Product, Reservation
+from shop.orders.model import Order, OrderLine, Status
+from shop.orders.ports import (
+    Claim,
+    InsufficientStock,
+    InventoryUnavailable,
+    StoredResponse,
+    UnknownProducts,
+)
+
+
+class FakeProducts:
+    def __init__(self, products: Iterable[Product] = ()) -> None:
+        self.rows = {p.id: p for p in products}
+
+    def list(self, *, q: str | None, limit: int, offset: int) -> tuple[list[Product], int]:
+        rows = [p for _, p in sorted(self.rows.items()) if not q or q.lower() in p.name.lower()]
+        return rows[offset : offset + limit], len(rows)
+
+    def get(self, product_id: int) -> Product | None:
+        return self.rows.get(product_id)
+
+    def get_many(self, product_ids: Iterable[int]) -> dict[int, Product]:
+        return {i: self.rows[i] for i in product_ids if i in self.rows}
+
+    def add(self, product: NewProduct) -> Product:
+        if any(p.sku == product.sku for p in self.rows.values()):
+            raise DuplicateSku(product.sku)
+        new = Product(len(self.rows) + 1, product.sku, product.name, product.price_cents, product.stock)
+        self.rows[new.id] = new
+        return new
+
+    def update(self, product_id: int, *, price_cents: int | None, stock: int | None) -> Product | None:
+        if product_id not in self.rows:
+            return None
+        p = self.rows[product_id]
+        self.rows[product_id] = replace(
+            p,
+            price_cents=p.price_cents if price_cents is None else price_cents,
+            stock=p.stock if stock is None else stock,
+        )
+        return self.rows[product_id]
+
+    def take_stock(self, product_id: int, quantity: int) -> bool:
+        p = self.rows[product_id]
+        if p.stock < quantity:
+            return False
+        self.rows[product_id] = replace(p, stock=p.stock - quantity)
+        return True
+
+    def put_back_stock(self, product_id: int, quantity: int) -> None:
+        p = self.rows[product_id]
+        self.rows[product_id] = replace(p, stock=p.stock + quantity)
+
+    def count(self) -> int:
+        return len(self.rows)
+
+
+class FakeReservations:
+    def __init__(self) -> None:
+        self.rows: dict[str, Reservation] = {}
+
+    def get(self, order_id: str) -> Reservation | None:
+        return copy.deepcopy(self.rows.get(order_id))
+
+    def add(self, reservation: Reservation) -> None:
+        assert reservation.order_id not in self.rows
+        self.rows[reservation.order_id] = copy.deepcopy(reservation)
+
+    def mark_released(self, order_id: str) -> bool:
+        if self.rows[order_id].status != "reserved":
+            return False
+        self.rows[order_id].status = "released"
+        return True
+
+
+class FakeCatalog:
+    def __init__(self, products: Iterable[Product] = ()) -> None:
+        self.products = FakeProducts(products)
+        self.reservations = FakeReservations()
+
+
+class FakeOrders:
+    def __init__(self) -> None:
+        self.rows: dict[str, Order] = {}
+
+    def add(self, order: Order) -> None:
+        self.rows[order.id] = copy.deepcopy(order)
+
+    def get(self, order_id: str) -> Order | None:
+        return copy.deepcopy(self.rows.get(order_id))
+
+    def move(self, order_id: str, *, from_: Status, to: Status) -> bool:
+        order = self.rows.get(order_id)
+        if order is None or order.status != from_:
+            return False
+        order.status = to
+        return True
+
+    def confirm(self, order_id: str, priced: Sequence[OrderLine]) -> bool:
+        if not self.move(order_id, from_="pending", to="confirmed"):
+            return False
+        self.rows[order_id].lines = list(priced)
+        return True
+
+    def list(self, *, customer: str | None, limit: int, offset: int) -> tuple[list[Order], int]:
+        rows = [o for o in self.rows.values() if o.visible and customer in (None, o.customer)]
+        rows.sort(key=lambda o: (-o.created_at.timestamp(), o.id))
+        return rows[offset : offset + limit], len(rows)
+
+    def stuck(self, *, older_than: datetime) -> list[tuple[str, Status]]:
+        return [
+            (o.id, o.status)
+            for o in self.rows.values()
+            if (o.status == "pending" and o.created_at < older_than) or o.status == "releasing"
+        ]
+
+
+class FakeIdempotency:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def claim(self, key: str, *, fingerprint: str, now: datetime, lease_until: datetime) -> Claim:
+        row = self.rows.get(key)
+        if row is None:
+            self.rows[key] = {"fp": fingerprint, "lease": lease_until, "response": None}
+            return Claim("new")
+        if row["fp"] != fingerprint:
+            return Claim("mismatch")
+        if row["response"] is not None:
+            return Claim("replay", row["response"])
+        if row["lease"] > now:
+            return Claim("in_flight")
+        row["lease"] = lease_until
+        return Claim("new")
+
+    def complete(self, key: str, response: StoredResponse) -> None:
+        self.rows[key]["response"] = response
+
+    def forget(self, key: str) -> None:
+        self.rows.pop(key, None)
+
+
+class FakeUnitOfWork:
+    """Commits are counted; a rollback restores the state of the last commit."""
+
+    def __init__(self) -> None:
+        self.orders = FakeOrders()
+        self.idempotency = FakeIdempotency()
+        self.commits = 0
+        self._saved = self._snapshot()
+
+    def _snapshot(self) -> tuple[Any, Any]:
+        return copy.deepcopy(self.orders.rows), copy.deepcopy(self.idempotency.rows)
+
+    def __enter__(self) -> FakeUnitOfWork:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        self.commits += 1
+        self._saved = self._snapshot()
+
+    def rollback(self) -> None:
+        orders, keys = copy.deepcopy(self._saved)
+        self.orders.rows, self.idempotency.rows = orders, keys
+
+
+class FakeInventory:
+    """A scripted remote inventory: stock per product, and faults to switch on."""
+
+    def __init__(self, stock: dict[int, int], prices: dict[int, int] | None = None) -> None:
+        self.stock = dict(stock)
+        self.prices = prices or dict.fromkeys(stock, 100)
+        self.reserved: dict[str, list[OrderLine]] = {}
+        self.released: set[str] = set()
+        self.joins_transaction = False
+        self.down = False
+        self.reserve_then_fail = False  # reserve happens, but the answer is lost
+
+    def reserve(self, order_id: str, lines: Sequence[OrderLine]) -> list[OrderLine]:
+        if self.down:
+            raise InventoryUnavailable("down")
+        if order_id in self.released:
+            raise InventoryUnavailable("released")
+        if order_id in self.reserved:
+            return self.reserved[order_id]
+        unknown = [line.product_id for line in lines if line.product_id not in self.stock]
+        if unknown:
+            raise UnknownProducts(unknown)
+        for line in lines:
+            if self.stock[line.product_id] < line.quantity:
+                raise InsufficientStock(line.product_id)
+        for line in lines:
+            self.stock[line.product_id] -= line.quantity
+        priced = [replace(line, unit_price_cents=self.prices[line.product_id]) for line in lines]
+        self.reserved[order_id] = priced
+        if self.reserve_then_fail:
+            raise InventoryUnavailable("timed out after reserving")
+        return priced
+
+    def release(self, order_id: str) -> None:
+        if self.down:
+            raise InventoryUnavailable("down")
+        if order_id in self.released:
+            return
+        self.released.add(order_id)
+        for line in self.reserved.pop(order_id, []):
+            self.stock[line.product_id] += line.quantity
