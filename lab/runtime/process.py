@@ -100,7 +100,9 @@ class ProcessRuntime:
             out["architectures"][arch] = {"entry": body["entry"], "units": {}}
             for unit in body["units"]:
                 out["architectures"][arch]["units"][unit] = [
-                    probe for (a, u, _), probe in zip(records, probes) if (a, u) == (arch, unit)
+                    probe
+                    for (a, u, _), probe in zip(records, probes, strict=True)
+                    if (a, u) == (arch, unit)
                 ]
         return out
 

@@ -91,8 +91,30 @@ def plausible_id(product_id: int) -> bool:
     return 1 <= product_id <= MAX_ID
 
 
-_ADJECTIVES = ["Blue", "Red", "Green", "Tiny", "Large", "Classic", "Smart", "Cozy", "Swift", "Solid"]
-_NOUNS = ["Mug", "Lamp", "Chair", "Notebook", "Backpack", "Kettle", "Scarf", "Clock", "Bottle", "Pen"]
+_ADJECTIVES = [
+    "Blue",
+    "Red",
+    "Green",
+    "Tiny",
+    "Large",
+    "Classic",
+    "Smart",
+    "Cozy",
+    "Swift",
+    "Solid",
+]
+_NOUNS = [
+    "Mug",
+    "Lamp",
+    "Chair",
+    "Notebook",
+    "Backpack",
+    "Kettle",
+    "Scarf",
+    "Clock",
+    "Bottle",
+    "Pen",
+]
 
 
 def seed_products(count: int, stock: int) -> list[NewProduct]:

@@ -9,7 +9,7 @@ from shop.catalog.model import NewProduct, Product, Reservation
 
 
 class ProductRepository(Protocol):
-    def list(self, *, q: str | None, limit: int, offset: int) -> tuple[list[Product], int]: ...
+    def search(self, *, q: str | None, limit: int, offset: int) -> tuple[list[Product], int]: ...
 
     def get(self, product_id: int) -> Product | None: ...
 
@@ -50,4 +50,3 @@ class CatalogStore(Protocol):
 
     @property
     def reservations(self) -> ReservationRepository: ...
-

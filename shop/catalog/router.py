@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from shop.catalog import services
 from shop.catalog.model import DuplicateSku, NewProduct, Product, ProductNotFound
-from shop.catalog.schemas import ProductCreate, ProductPage, ProductUpdate
 from shop.catalog.schemas import Product as ProductOut
+from shop.catalog.schemas import ProductCreate, ProductPage, ProductUpdate
 from shop.catalog.sql import CatalogUnitOfWork
 from shop.kernel.admin import ADMIN_SECURITY, admin_route_class
 from shop.kernel.app import Error
@@ -51,7 +51,7 @@ def products_router(engine: Engine, *, admin_token: str) -> APIRouter:
     def list_products(q: Search = None, limit: Limit = 20, offset: Offset = 0) -> ProductPage:
         """Products sorted by id; ``q`` matches a part of the name, any case."""
         with CatalogUnitOfWork(engine, write=False) as uow:
-            items, total = uow.products.list(q=q, limit=limit, offset=offset)
+            items, total = uow.products.search(q=q, limit=limit, offset=offset)
         return ProductPage(items=[_out(p) for p in items], total=total)
 
     @router.get("/{product_id}", response_model=ProductOut, responses=NOT_FOUND)

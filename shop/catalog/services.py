@@ -98,4 +98,3 @@ def seed(store: CatalogStore, *, count: int, stock: int) -> int:
     for product in seed_products(count, stock):
         store.products.add(product)
     return count
-

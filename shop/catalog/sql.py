@@ -65,16 +65,22 @@ class SqlProductRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def list(self, *, q: str | None, limit: int, offset: int) -> tuple[list[Product], int]:
+    def search(self, *, q: str | None, limit: int, offset: int) -> tuple[list[Product], int]:
         where = [] if not q else [func.lower(products.c.name).contains(q.lower(), autoescape=True)]
         rows = self.conn.execute(
-            select(*_PRODUCT_COLUMNS).where(*where).order_by(products.c.id).limit(limit).offset(offset)
+            select(*_PRODUCT_COLUMNS)
+            .where(*where)
+            .order_by(products.c.id)
+            .limit(limit)
+            .offset(offset)
         )
         total = self.conn.execute(select(func.count()).select_from(products).where(*where))
         return [Product(*row) for row in rows], int(total.scalar_one())
 
     def get(self, product_id: int) -> Product | None:
-        row = self.conn.execute(select(*_PRODUCT_COLUMNS).where(products.c.id == product_id)).first()
+        row = self.conn.execute(
+            select(*_PRODUCT_COLUMNS).where(products.c.id == product_id)
+        ).first()
         return Product(*row) if row else None
 
     def get_many(self, product_ids: Iterable[int]) -> dict[int, Product]:

@@ -156,4 +156,3 @@ def _document_admin_token(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-

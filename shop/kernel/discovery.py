@@ -64,7 +64,7 @@ class DnsDiscovery:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except OSError:
             return []
-        addresses = sorted({info[4][0] for info in infos})
+        addresses = sorted({str(info[4][0]) for info in infos})
         return [
             f"{self.scheme}://[{a}]:{self.port}" if ":" in a else f"{self.scheme}://{a}:{self.port}"
             for a in addresses
@@ -80,8 +80,8 @@ def parse_discovery(spec: str) -> Discovery:
         urls = tuple(u.strip().rstrip("/") for u in spec.removeprefix("list:").split(",") if u)
         return StaticDiscovery(urls)
     if spec.startswith("dns:"):
-        host, _, port = spec.removeprefix("dns:").rpartition(":")
-        return DnsDiscovery(host, int(port))
+        host, _, port_text = spec.removeprefix("dns:").rpartition(":")
+        return DnsDiscovery(host, int(port_text))
     if spec.startswith(("http://", "https://")):
         parts = urlsplit(spec)
         if parts.hostname is None:

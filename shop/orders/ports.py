@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import Protocol, Self
 
 from shop.orders.model import Order, OrderLine, Status
@@ -61,7 +62,7 @@ class OrderRepository(Protocol):
         """``pending`` → ``confirmed`` with prices; ``False`` if no longer pending."""
         ...
 
-    def list(self, *, customer: str | None, limit: int, offset: int) -> tuple[list[Order], int]:
+    def search(self, *, customer: str | None, limit: int, offset: int) -> tuple[list[Order], int]:
         """Visible orders, newest first (ties by id)."""
         ...
 
@@ -96,12 +97,20 @@ class IdempotencyStore(Protocol):
 
 
 class OrdersUnitOfWork(Protocol):
-    orders: OrderRepository
-    idempotency: IdempotencyStore
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(self, *args: object) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
     def commit(self) -> None: ...
 

@@ -62,9 +62,7 @@ def orders_router(
         except DuplicateProduct as exc:
             return _answer(422, _items_error(body, exc.product_id, str(exc), "duplicate_product"))
         except UnknownProducts as exc:
-            return _answer(
-                422, _items_error(body, exc.product_ids[0], str(exc), "unknown_product")
-            )
+            return _answer(422, _items_error(body, exc.product_ids[0], str(exc), "unknown_product"))
         except InsufficientStock as exc:
             return _answer(409, {"detail": str(exc), "product_id": exc.product_id})
         except InventoryUnavailable:
@@ -116,7 +114,7 @@ def orders_router(
     ) -> OrderPage:
         """Acknowledged orders, newest first; ``customer`` filters by exact name."""
         with uow_factory(False) as uow:
-            orders, total = uow.orders.list(customer=customer, limit=limit, offset=offset)
+            orders, total = uow.orders.search(customer=customer, limit=limit, offset=offset)
         return OrderPage(items=[OrderOut.of(o) for o in orders], total=total)
 
     @router.get("/{order_id}", response_model=OrderOut, responses={404: ERRORS[404]})

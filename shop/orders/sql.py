@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from shop.kernel.db import SqlUnitOfWork
 from shop.orders.model import VISIBLE, Order, OrderLine, Status
@@ -132,8 +133,8 @@ class SqlOrderRepository:
         )
         return True
 
-    def list(self, *, customer: str | None, limit: int, offset: int) -> tuple[list[Order], int]:
-        where = [orders.c.status.in_(VISIBLE)]
+    def search(self, *, customer: str | None, limit: int, offset: int) -> tuple[list[Order], int]:
+        where: list[ColumnElement[bool]] = [orders.c.status.in_(VISIBLE)]
         if customer is not None:
             where.append(orders.c.customer == customer)
         rows = self.conn.execute(

@@ -23,10 +23,10 @@ BODIES = {
     "truncated json": b'{"customer": "ada", "items": [',
     "json array": b"[1, 2, 3]",
     "json string": b'"hello"',
-    "huge quantity": b'{"customer":"ada","items":[{"product_id":1,"quantity":'
-    + b"9" * 60
-    + b"}]}",
-    "huge product id": b'{"customer":"ada","items":[{"product_id":1' + b"0" * 40 + b',"quantity":1}]}',
+    "huge quantity": b'{"customer":"ada","items":[{"product_id":1,"quantity":' + b"9" * 60 + b"}]}",
+    "huge product id": b'{"customer":"ada","items":[{"product_id":1'
+    + b"0" * 40
+    + b',"quantity":1}]}',
     "thousands of digits": b'{"customer":"ada","items":[{"product_id":'
     + b"7" * 5000
     + b',"quantity":1}]}',

@@ -13,9 +13,11 @@ def test_fifty_concurrent_checkouts_of_ten_in_stock(api: Api) -> None:
     product = api.new_product(stock=10)
     body = {"customer": "rush", "items": [{"product_id": product["id"], "quantity": 1}]}
     limits = httpx.Limits(max_connections=50)
-    with httpx.Client(base_url=api.base_url, timeout=30, limits=limits) as client:
-        with ThreadPoolExecutor(max_workers=50) as pool:
-            responses = list(pool.map(lambda _: client.post("/orders", json=body), range(50)))
+    with (
+        httpx.Client(base_url=api.base_url, timeout=30, limits=limits) as client,
+        ThreadPoolExecutor(max_workers=50) as pool,
+    ):
+        responses = list(pool.map(lambda _: client.post("/orders", json=body), range(50)))
     codes = [r.status_code for r in responses]
     assert codes.count(201) == 10, codes
     assert codes.count(409) == 40, codes

@@ -16,7 +16,9 @@ import pytest
 from lab.runtime.processes import alive, free_port
 
 
-def twinshop(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def twinshop(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "lab.cli", *args],
         env={**os.environ, "TWINSHOP_HOME": str(home), "COLUMNS": "200", **(env or {})},
@@ -59,8 +61,10 @@ def test_up_status_down(home: Path) -> None:
     assert (home / "logs").is_dir() and (home / "data").is_dir()
     assert (home / "admin-token").read_text().strip()
 
-    pids = [r["pid"] for a in json.loads((home / "state.json").read_text())["architectures"].values()
-            for rs in a["units"].values() for r in rs]  # fmt: skip
+    state = json.loads((home / "state.json").read_text())
+    pids = [
+        r["pid"] for a in state["architectures"].values() for rs in a["units"].values() for r in rs
+    ]
     down = twinshop(home, "down")
     assert down.returncode == 0
     assert not any(alive(pid) for pid in pids)

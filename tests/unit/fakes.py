@@ -23,7 +23,7 @@ class FakeProducts:
     def __init__(self, products: Iterable[Product] = ()) -> None:
         self.rows = {p.id: p for p in products}
 
-    def list(self, *, q: str | None, limit: int, offset: int) -> tuple[list[Product], int]:
+    def search(self, *, q: str | None, limit: int, offset: int) -> tuple[list[Product], int]:
         rows = [p for _, p in sorted(self.rows.items()) if not q or q.lower() in p.name.lower()]
         return rows[offset : offset + limit], len(rows)
 
@@ -36,11 +36,15 @@ class FakeProducts:
     def add(self, product: NewProduct) -> Product:
         if any(p.sku == product.sku for p in self.rows.values()):
             raise DuplicateSku(product.sku)
-        new = Product(len(self.rows) + 1, product.sku, product.name, product.price_cents, product.stock)
+        new = Product(
+            len(self.rows) + 1, product.sku, product.name, product.price_cents, product.stock
+        )
         self.rows[new.id] = new
         return new
 
-    def update(self, product_id: int, *, price_cents: int | None, stock: int | None) -> Product | None:
+    def update(
+        self, product_id: int, *, price_cents: int | None, stock: int | None
+    ) -> Product | None:
         if product_id not in self.rows:
             return None
         p = self.rows[product_id]
@@ -113,7 +117,7 @@ class FakeOrders:
         self.rows[order_id].lines = list(priced)
         return True
 
-    def list(self, *, customer: str | None, limit: int, offset: int) -> tuple[list[Order], int]:
+    def search(self, *, customer: str | None, limit: int, offset: int) -> tuple[list[Order], int]:
         rows = [o for o in self.rows.values() if o.visible and customer in (None, o.customer)]
         rows.sort(key=lambda o: (-o.created_at.timestamp(), o.id))
         return rows[offset : offset + limit], len(rows)

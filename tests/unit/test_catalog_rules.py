@@ -18,9 +18,7 @@ from tests.unit.fakes import FakeCatalog
 
 
 def catalog() -> FakeCatalog:
-    return FakeCatalog(
-        [Product(1, "A", "Blue Mug", 300, 5), Product(2, "B", "Red Lamp", 125, 1)]
-    )
+    return FakeCatalog([Product(1, "A", "Blue Mug", 300, 5), Product(2, "B", "Red Lamp", 125, 1)])
 
 
 def test_reserve_takes_stock_and_prices_lines() -> None:

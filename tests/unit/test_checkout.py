@@ -40,7 +40,7 @@ def test_short_stock_leaves_a_rejected_invisible_order() -> None:
     with pytest.raises(InsufficientStock):
         services.checkout(uow, inventory, order((1, 1), (2, 2)))
     assert [o.status for o in uow.orders.rows.values()] == ["rejected"]
-    assert uow.orders.list(customer=None, limit=10, offset=0) == ([], 0)
+    assert uow.orders.search(customer=None, limit=10, offset=0) == ([], 0)
     assert inventory.stock == {1: 5, 2: 1}
 
 

@@ -25,9 +25,9 @@ def test_request_headers_drop_hop_by_hop_and_host_but_keep_the_rest() -> None:
         ]
     )
     assert incoming.forward == [
-        ("authorization", "Bearer t"),
-        ("idempotency-key", "k1"),
-        ("content-type", "application/json"),
+        (b"authorization", b"Bearer t"),
+        (b"idempotency-key", b"k1"),
+        (b"content-type", b"application/json"),
     ]
     assert incoming.request_id == b"abc"
     assert incoming.content_length == b"12"
