@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 from functools import lru_cache
+from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
-
-def default_instance() -> str:
-    """A short id that tells replicas apart: the container id in docker, host-pid elsewhere."""
-    host = socket.gethostname()
-    if len(host) == 12 and all(ch in "0123456789abcdef" for ch in host):
-        return host  # a container id
-    return f"{host[:12]}-{os.getpid()}"
+from shop.kernel.instance import default_instance
 
 
 class UnitSettings(BaseSettings):
@@ -26,7 +22,10 @@ class UnitSettings(BaseSettings):
     INSTANCE: str = ""
     VERSION: str = "1"
     DATABASE_URL: str = "sqlite:///./twinshop.db"
+    # Secrets may come as files (docker), so that no value shows in `docker inspect`.
+    DATABASE_PASSWORD_FILE: str = ""
     ADMIN_TOKEN: str = ""
+    ADMIN_TOKEN_FILE: str = ""
     CHAOS: bool = False
     SEED_PRODUCTS: int = 100
     SEED_STOCK: int = 1000
@@ -43,6 +42,16 @@ class UnitSettings(BaseSettings):
     @property
     def instance(self) -> str:
         return self.INSTANCE or default_instance()
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> UnitSettings:
+        if not self.ADMIN_TOKEN and self.ADMIN_TOKEN_FILE:
+            self.ADMIN_TOKEN = Path(self.ADMIN_TOKEN_FILE).read_text().strip()
+        if self.DATABASE_PASSWORD_FILE:
+            password = Path(self.DATABASE_PASSWORD_FILE).read_text().strip()
+            url = make_url(self.DATABASE_URL).set(password=password)
+            self.DATABASE_URL = url.render_as_string(hide_password=False)
+        return self
 
 
 @lru_cache

@@ -6,7 +6,7 @@ request can be followed across gateway, orders and catalog.
 
 from __future__ import annotations
 
-import uuid
+import os
 from contextvars import ContextVar
 
 HEADER = "x-request-id"
@@ -19,7 +19,7 @@ def is_valid(value: str) -> bool:
 
 
 def new() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # uuid4's format without its cost, on every request
 
 
 def accept(value: str | bytes | None) -> str:

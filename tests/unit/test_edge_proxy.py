@@ -54,12 +54,12 @@ class ScriptedClient:
         pass
 
 
-def upstream(client: ScriptedClient, *urls: str, failures: int = 5) -> Upstream:
+def upstream(client: ScriptedClient, *urls: str, failures: int = 5, eject: float = 60) -> Upstream:
     up = Upstream(
         "catalog",
         "list:" + ",".join(urls),
         strategy="round_robin",
-        eject_seconds=60,
+        eject_seconds=eject,
         breaker_failures=failures,
         breaker_open_seconds=60,
         connect_timeout=1,
@@ -114,19 +114,28 @@ def test_only_one_retry_and_the_last_failure_decides_the_status() -> None:
     assert error.value.detail == "catalog unavailable"
 
 
+def test_the_breaker_counts_failed_requests_not_failed_attempts() -> None:
+    client = ScriptedClient({A: ConnectFailed("refused")})
+    up = upstream(client, A, B, failures=1, eject=0)
+    for _ in range(4):  # A keeps failing, but every request succeeds on B
+        assert send(up).status == 200
+    assert up.breaker.state == "closed"
+
+
 def test_the_breaker_opens_then_fails_fast_without_calling_the_client() -> None:
     client = ScriptedClient({A: ConnectFailed("refused"), B: ConnectFailed("refused")})
-    up = upstream(client, A, B, failures=2)
-    with pytest.raises(EdgeError):
-        send(up)
+    up = upstream(client, A, B, failures=2, eject=0)
+    for _ in range(2):
+        with pytest.raises(EdgeError):
+            send(up)
+    assert len(client.calls) == 4  # two requests, each retried once
     assert up.breaker.state == "open"
-    calls = len(client.calls)
     for _ in range(5):
         with pytest.raises(EdgeError) as error:
             send(up)
         assert error.value.status == 503
         assert error.value.retry_after is not None and error.value.retry_after >= 1
-    assert len(client.calls) == calls
+    assert len(client.calls) == 4
 
 
 def test_no_usable_replica_opens_the_breaker_at_once() -> None:

@@ -1,0 +1,237 @@
+"""The edge: a pure ASGI reverse proxy in front of the shop, as ``gateway`` or ``lb``.
+
+Run it with::
+
+    python -m uvicorn services.gateway.app:app --host 127.0.0.1 --port 8080 \\
+        --loop uvloop --http httptools --no-access-log
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from services.gateway.asgi import ClientGone, Receive, Scope, Send, read_body
+from services.gateway.config import EdgeSettings
+from services.gateway.openapi import docs_html, merge_openapi
+from services.gateway.proxy import EdgeError, IncomingHeaders, Reply, forward, split_headers
+from services.gateway.routes import RouteTable
+from services.gateway.upstream import Upstream
+from shop.kernel import request_id
+
+log = logging.getLogger("twinshop.edge")
+
+JSON = b"application/json"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+OPENAPI_RETRY_SECONDS = 2.0
+
+
+class Edge:
+    """The ASGI application; one instance per process, built from ``EdgeSettings``."""
+
+    def __init__(self, settings: EdgeSettings) -> None:
+        self.settings = settings
+        self.routes = RouteTable(settings.ROUTES)
+        self.upstreams = {
+            name: Upstream(
+                name,
+                settings.UPSTREAMS[name],
+                strategy=settings.BALANCE,
+                eject_seconds=settings.EJECT_SECONDS,
+                breaker_failures=settings.BREAKER_FAILURES,
+                breaker_open_seconds=settings.BREAKER_OPEN_SECONDS,
+                connect_timeout=settings.CONNECT_TIMEOUT,
+                read_timeout=settings.READ_TIMEOUT,
+                discovery_interval=settings.DISCOVERY_INTERVAL,
+                client=settings.CLIENT,
+            )
+            for name in self.routes.upstreams()
+        }
+        self._served_by = settings.served_by.encode()
+        self._own: dict[str, Callable[[], Awaitable[Reply]]] = {
+            "/health": self._health,
+            "/ready": self._ready,
+            "/openapi.json": self._openapi,
+            "/docs": self._docs,
+        }
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:  # websocket: not proxied
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def startup(self) -> None:
+        """Open the upstream pools and discover replicas (idempotent)."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await asyncio.gather(*(u.start() for u in self.upstreams.values()))
+            self._tasks.append(asyncio.create_task(self._prefetch_openapi()))
+            self._started = True
+
+    async def shutdown(self) -> None:
+        """Stop background work and close every upstream connection."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await asyncio.gather(*(u.close() for u in self.upstreams.values()))
+        self._started = False
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("edge start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        incoming = split_headers(scope["headers"])
+        rid = request_id.accept(incoming.request_id).encode()
+        try:
+            if not self._started:  # served without lifespan (some test clients)
+                await self.startup()
+            reply = await self._handle(scope, receive, incoming, rid)
+        except EdgeError as exc:
+            reply = self._error(exc.status, exc.detail, exc.retry_after)
+            reply.headers.append((b"x-request-id", rid))
+        except ClientGone:
+            return
+        except Exception:
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            reply = self._error(502, "bad gateway")
+            reply.headers.append((b"x-request-id", rid))
+        await send(
+            {"type": "http.response.start", "status": reply.status, "headers": reply.headers}
+        )
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, incoming: IncomingHeaders, rid: bytes
+    ) -> Reply:
+        """The reply for one request, with its ``X-Request-ID``; raises ``EdgeError``."""
+        path: str = scope["path"]
+        method: str = scope["method"]
+        own = self._own.get(path)
+        if own is not None:
+            if method not in SAFE_METHODS:
+                raise EdgeError(405, "Method Not Allowed")
+            reply = await own()
+            reply.headers.append((b"x-request-id", rid))
+            return reply
+        name = self.routes.match(path)
+        if name is None:
+            raise EdgeError(404, "Not Found")
+        limit = self.settings.MAX_BODY_BYTES
+        length = incoming.content_length
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            raise EdgeError(413, f"request body over {limit} bytes")
+        body = await read_body(receive, limit)
+        target = scope["raw_path"].decode("latin-1") or path
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        incoming.forward.append((b"x-request-id", rid))
+        idempotent = method in SAFE_METHODS or (method == "POST" and incoming.idempotency_key)
+        return await forward(
+            self.upstreams[name],
+            method,
+            target,
+            incoming.forward,
+            body,
+            idempotent=idempotent,
+            rid=rid,
+        )
+
+    def _error(self, status: int, detail: str, retry_after: int | None = None) -> Reply:
+        reply = self._json(status, {"detail": detail})
+        if retry_after is not None:
+            reply.headers.append((b"retry-after", str(retry_after).encode()))
+        if status == 405:
+            reply.headers.append((b"allow", b"GET, HEAD"))
+        return reply
+
+    def _json(self, status: int, data: Any) -> Reply:
+        body = json.dumps(data, separators=(",", ":")).encode()
+        return self._own_reply(status, JSON, body)
+
+    def _own_reply(self, status: int, content_type: bytes, body: bytes) -> Reply:
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-served-by", self._served_by),
+        ]
+        return Reply(status, headers, body)
+
+    async def _health(self) -> Reply:
+        upstreams: dict[str, dict[str, Any]] = {}
+        degraded = False
+        for name, upstream in self.upstreams.items():
+            healthy = len(upstream.balancer.healthy())
+            breaker = upstream.breaker.state
+            degraded = degraded or healthy == 0 or breaker == "open"
+            upstreams[name] = {
+                "replicas": len(upstream.balancer.replicas),
+                "healthy": healthy,
+                "breaker": breaker,
+            }
+        settings = self.settings
+        return self._json(
+            200,
+            {
+                "status": "degraded" if degraded else "ok",
+                "unit": settings.UNIT,
+                "version": settings.VERSION,
+                "instance": settings.INSTANCE,
+                "upstreams": upstreams,
+            },
+        )
+
+    async def _ready(self) -> Reply:
+        missing = [n for n, u in self.upstreams.items() if not u.balancer.replicas]
+        if missing:
+            return self._error(503, f"no replica of {', '.join(missing)}")
+        return self._json(200, {"status": "ready"})
+
+    async def _openapi(self) -> Reply:
+        docs = await asyncio.gather(*(u.fetch_openapi() for u in self.upstreams.values()))
+        merged = merge_openapi(dict(zip(self.upstreams, docs, strict=True)), self.routes)
+        return self._json(200, merged)
+
+    async def _docs(self) -> Reply:
+        return self._own_reply(200, b"text/html; charset=utf-8", docs_html().encode())
+
+    async def _prefetch_openapi(self) -> None:
+        # Warm the document cache so that the first /openapi.json is quick; requests
+        # re-try whatever is still missing, so giving up after a while is fine.
+        for _ in range(30):
+            docs = await asyncio.gather(*(u.fetch_openapi() for u in self.upstreams.values()))
+            if all(doc is not None for doc in docs):
+                return
+            await asyncio.sleep(OPENAPI_RETRY_SECONDS)
+
+
+def create_app(settings: EdgeSettings | None = None) -> Edge:
+    """An edge for ``settings`` (default: from the environment)."""
+    return Edge(settings or EdgeSettings())
+
+
+app = create_app()

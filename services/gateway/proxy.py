@@ -1,0 +1,206 @@
+"""Forward one request to a replica: headers in and out, retry, ejection, breaker.
+
+This is the hot path of both architectures, so it works on the raw ASGI and aiohttp
+header lists and never parses or re-encodes a body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.gateway.balancer import Replica
+from services.gateway.client import ConnectFailed, ReadTimeout, TransportError
+from services.gateway.upstream import Upstream
+
+log = logging.getLogger("twinshop.edge")
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Host and Content-Length are the client's view; aiohttp sets the upstream's.  The
+# request id is replaced by the accepted one.
+REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"x-request-id", b"expect"}
+# uvicorn adds its own Server and Date; the length is recomputed from the body we hold.
+RESPONSE_DROP = HOP_BY_HOP | {b"content-length", b"server", b"date", b"x-request-id"}
+NO_BODY_STATUSES = frozenset({204, 304})
+
+
+@dataclass(slots=True)
+class IncomingHeaders:
+    """The client's headers, split into what goes upstream and what the edge needs."""
+
+    forward: RawHeaders
+    request_id: bytes | None = None
+    content_length: bytes | None = None
+    idempotency_key: bool = False
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete response, ready for ``http.response.start`` and one body message."""
+
+    status: int
+    headers: RawHeaders
+    body: bytes
+
+
+class EdgeError(Exception):
+    """An answer the edge makes itself: ``{"detail": ...}`` with this status."""
+
+    def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+def split_headers(raw: Iterable[tuple[bytes, bytes]]) -> IncomingHeaders:
+    """One pass over the ASGI request headers (names are lower-case in ASGI)."""
+    incoming = IncomingHeaders([])
+    forward = incoming.forward
+    connection: bytes | None = None
+    for name, value in raw:
+        if name in REQUEST_DROP:
+            if name == b"x-request-id":
+                incoming.request_id = value
+            elif name == b"content-length":
+                incoming.content_length = value
+            elif name == b"connection":
+                connection = value
+            continue
+        if name == b"idempotency-key":
+            incoming.idempotency_key = True
+        forward.append((name, value))
+    if connection:
+        # Headers named in Connection are hop-by-hop too (RFC 9110, 7.6.1).
+        listed = {t.strip().lower() for t in connection.split(b",")}
+        incoming.forward = [(n, v) for n, v in forward if n not in listed]
+    return incoming
+
+
+def response_headers(
+    raw: Iterable[tuple[bytes, bytes]], method: str, status: int, body: bytes, rid: bytes
+) -> RawHeaders:
+    """The upstream's response headers minus hop-by-hop ones, plus length and request id."""
+    headers: RawHeaders = []
+    length: bytes | None = None
+    for name, value in raw:
+        lower = name.lower()
+        if lower in RESPONSE_DROP:
+            if lower == b"content-length":
+                length = value
+            continue
+        headers.append((lower, value))
+    if method == "HEAD":
+        if length is not None:
+            headers.append((b"content-length", length))
+    elif status >= 200 and status not in NO_BODY_STATUSES:
+        headers.append((b"content-length", str(len(body)).encode()))
+    headers.append((b"x-request-id", rid))
+    return headers
+
+
+async def forward(
+    upstream: Upstream,
+    method: str,
+    target: str,
+    headers: RawHeaders,
+    body: bytes,
+    *,
+    idempotent: bool,
+    rid: bytes,
+) -> Reply:
+    """Send the request to one replica, retrying once elsewhere after a transport failure.
+
+    Connect failures are retried for every method (the request never left the edge);
+    other transport failures only when ``idempotent``.  Every failed attempt ejects its
+    replica; the breaker counts requests, so a dead replica whose requests succeed on
+    retry does not open it.  Raises ``EdgeError`` with the edge's own answer (503
+    unavailable, 504 timeout, 502 broken connection).
+    """
+    breaker = upstream.breaker
+    balancer = upstream.balancer
+    if not breaker.allow():
+        raise EdgeError(503, f"{upstream.name} unavailable", breaker.retry_after())
+    trial = breaker.state == "half_open"
+    decided = False
+    try:
+        replica = balancer.pick_for_trial() if trial else balancer.pick()
+        if replica is None:
+            breaker.trip()
+            decided = True
+            log.warning("%s: no usable replica; breaker open", upstream.name)
+            raise EdgeError(503, f"{upstream.name} unavailable", breaker.retry_after())
+        retried = False
+        while True:
+            try:
+                reply = await _send(upstream, replica, method, target, headers, body, rid)
+            except TransportError as exc:
+                balancer.eject(replica)
+                log.warning(
+                    "%s: %s %s on %s failed (%s: %s); ejected for %ss",
+                    upstream.name,
+                    method,
+                    target,
+                    replica.url,
+                    type(exc).__name__,
+                    exc,
+                    balancer.eject_seconds,
+                )
+                connect_failed = isinstance(exc, ConnectFailed)
+                if not retried and not trial and (idempotent or connect_failed):
+                    other = balancer.pick(exclude=replica)
+                    if other is not None:
+                        replica, retried = other, True
+                        continue
+                breaker.failure()
+                decided = True
+                raise _edge_error(upstream.name, exc) from exc
+            balancer.restore(replica)
+            breaker.success()
+            decided = True
+            return reply
+    finally:
+        if not decided:
+            breaker.release()
+
+
+async def _send(
+    upstream: Upstream,
+    replica: Replica,
+    method: str,
+    target: str,
+    headers: RawHeaders,
+    body: bytes,
+    rid: bytes,
+) -> Reply:
+    replica.outstanding += 1
+    try:
+        response = await upstream.client.request(replica.url, method, target, headers, body)
+    finally:
+        replica.outstanding -= 1
+    status = response.status
+    payload = response.body
+    return Reply(status, response_headers(response.headers, method, status, payload, rid), payload)
+
+
+def _edge_error(name: str, exc: TransportError) -> EdgeError:
+    if isinstance(exc, ConnectFailed):
+        return EdgeError(503, f"{name} unavailable", 1)
+    if isinstance(exc, ReadTimeout):
+        return EdgeError(504, f"{name} timed out")
+    return EdgeError(502, f"{name} connection failed")

@@ -1,0 +1,129 @@
+"""One upstream: its replicas (re-discovered in the background), breaker and HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from services.gateway.balancer import Balancer, Strategy
+from services.gateway.breaker import CircuitBreaker
+from services.gateway.client import ClientKind, TransportError, UpstreamClient, make_client
+from shop.kernel.discovery import Discovery, parse_discovery
+
+log = logging.getLogger("twinshop.edge")
+
+# Below uvicorn's 5 s keep-alive, so that we drop an idle connection before the
+# upstream does and never write a request into a socket it is closing.
+KEEPALIVE_SECONDS = 4.0
+
+
+class Upstream:
+    """Everything the edge keeps per upstream name.
+
+    The client (one keep-alive connection pool) lives from ``start`` to ``close``;
+    discovery runs in a background task, in a worker thread because DNS lookups block,
+    so requests only ever read the latest replica list.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spec: str,
+        *,
+        strategy: Strategy,
+        eject_seconds: float,
+        breaker_failures: int,
+        breaker_open_seconds: float,
+        connect_timeout: float,
+        read_timeout: float,
+        discovery_interval: float,
+        client: ClientKind = "httptools",
+    ) -> None:
+        self.name = name
+        self.spec = spec
+        self.discovery: Discovery = parse_discovery(spec)
+        self.balancer = Balancer(strategy, eject_seconds)
+        self.breaker = CircuitBreaker(breaker_failures, breaker_open_seconds)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.discovery_interval = discovery_interval
+        self.client_kind: ClientKind = client
+        self.openapi: dict[str, Any] | None = None
+        self._client: UpstreamClient | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> UpstreamClient:
+        """The shared HTTP client; only valid between ``start`` and ``close``."""
+        if self._client is None:
+            raise RuntimeError(f"upstream {self.name} is not started")
+        return self._client
+
+    async def start(self) -> None:
+        """Open the connection pool, discover once, then keep discovering in the background."""
+        self._client = make_client(
+            self.client_kind, self.connect_timeout, self.read_timeout, KEEPALIVE_SECONDS
+        )
+        try:
+            await asyncio.wait_for(self.refresh(), timeout=max(5.0, self.discovery_interval))
+        except Exception:
+            log.exception("%s: first discovery failed; retrying in the background", self.name)
+        self._task = asyncio.create_task(self._discover_forever(), name=f"discover-{self.name}")
+
+    async def close(self) -> None:
+        """Stop discovering and close every pooled connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def refresh(self) -> None:
+        """Ask discovery once (off the event loop) and apply the answer."""
+        urls = await asyncio.to_thread(self.discovery.replicas)
+        before = len(self.balancer.replicas)
+        added = self.balancer.update(urls)
+        if added:
+            log.info("%s: replicas added %s", self.name, added)
+            self.breaker.probe_now()
+        if len(urls) != before or added:
+            log.info("%s: %d replica(s) %s", self.name, len(urls), urls)
+
+    async def _discover_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.discovery_interval)
+            try:
+                await self.refresh()
+                self.client.sweep()
+            except Exception:
+                log.exception("%s: discovery failed; keeping the last replica list", self.name)
+
+    async def fetch_openapi(self, timeout: float = 3.0) -> dict[str, Any] | None:
+        """The upstream's ``/openapi.json`` (cached once fetched); None when unavailable."""
+        if self.openapi is not None:
+            return self.openapi
+        replica = self.balancer.pick()
+        if replica is None:
+            return None
+        try:
+            response = await self.client.request(
+                replica.url,
+                "GET",
+                "/openapi.json",
+                [(b"accept", b"application/json")],
+                b"",
+                timeout,
+            )
+            doc = json.loads(response.body) if response.status == 200 else None
+        except (TransportError, ValueError) as exc:
+            log.info("%s: no OpenAPI document from %s: %s", self.name, replica.url, exc)
+            return None
+        if isinstance(doc, dict) and isinstance(doc.get("paths"), dict):
+            self.openapi = doc
+        return self.openapi
