@@ -2,7 +2,7 @@
 environment variable (which `docker inspect` would show) or baked into an image.
 
 Runs as the `secrets` service of docker-compose.yml before anything else starts.
-Read the admin token with: docker compose exec gateway cat /run/twinshop/admin-token
+Read the admin token with: docker compose exec catalog cat /run/twinshop/admin-token
 """
 
 import secrets

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
-from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from lab.compose import DEFAULT_PROJECT
+from lab.console import console, friendly
 from lab.errors import LabError
+from lab.images import images_app
+from lab.runtime.docker import DockerRuntime
 from lab.runtime.process import ProcessRuntime
 from lab.state import StateDir
 from lab.topology import Arch, arches_for
@@ -23,9 +24,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 RuntimeOpt = Annotated[
     str, typer.Option("--runtime", help="process (local processes) or docker (compose stack)")
@@ -36,40 +34,25 @@ HomeOpt = Annotated[
 ]
 
 
-def friendly(command: F) -> F:
-    """Turn a ``LabError`` into one red line and exit code 1."""
-
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except LabError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(130) from None
-
-    return run  # type: ignore[return-value]
-
-
 def _runtime(
     runtime: str,
     home: str | None,
     *,
     gateway_port: int | None = None,
     lb_port: int | None = None,
-) -> ProcessRuntime:
-    if runtime != "process":
-        raise LabError(
-            f"--runtime {runtime}: only the process runtime is available in this version"
-        )
+) -> ProcessRuntime | DockerRuntime:
     ports: dict[Arch, int] = {
         "micro": gateway_port or int(os.environ.get("TWINSHOP_GATEWAY_PORT", 8080)),
         "mono": lb_port or int(os.environ.get("TWINSHOP_LB_PORT", 8081)),
     }
     host = os.environ.get("TWINSHOP_BIND", "127.0.0.1")
-    return ProcessRuntime(StateDir.from_env(home), host=host, edge_ports=ports)
+    if runtime == "process":
+        return ProcessRuntime(StateDir.from_env(home), host=host, edge_ports=ports)
+    if runtime == "docker":
+        project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
+        locust_port = int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089))
+        return DockerRuntime(project=project, host=host, edge_ports=ports, locust_port=locust_port)
+    raise LabError(f"--runtime must be process or docker, not {runtime!r}")
 
 
 @app.command()
@@ -98,19 +81,30 @@ def up(
     for name, entry in entries.items():
         table.add_row(names[name], entry)
     console.print(table)
+    where = (
+        f"state and logs in {rt.state.root}"
+        if isinstance(rt, ProcessRuntime)
+        else f"logs: docker compose -p {rt.project} logs"
+    )
     console.print(
-        f"Try: curl {next(iter(entries.values()))}/products?limit=3   "
-        f"· state and logs in {rt.state.root}   · stop with: twinshop down"
+        f"Try: curl {next(iter(entries.values()))}/products?limit=3   · {where}   "
+        f"· stop with: twinshop down --runtime {rt.name}"
     )
 
 
 @app.command()
 @friendly
-def down(runtime: RuntimeOpt = "process", home: HomeOpt = None) -> None:
+def down(
+    runtime: RuntimeOpt = "process",
+    home: HomeOpt = None,
+    volumes: Annotated[
+        bool, typer.Option("--volumes", help="docker: also delete the databases' volumes")
+    ] = False,
+) -> None:
     """Stop every unit (gracefully); leaves no process behind."""
     rt = _runtime(runtime, home)
-    stopped = rt.down()
-    console.print(f"stopped {stopped} processes" if stopped else "nothing was running")
+    stopped = rt.down(volumes=volumes) if isinstance(rt, DockerRuntime) else rt.down()
+    console.print(f"stopped {stopped} units" if stopped else "nothing was running")
 
 
 @app.command()
@@ -166,6 +160,16 @@ def start(
     started = _runtime(runtime, home).start(unit)
     console.print(f"started {started} instance(s) of {unit}")
 
+
+@app.command()
+@friendly
+def token(runtime: RuntimeOpt = "process", home: HomeOpt = None) -> None:
+    """Print the admin token (for the admin routes: Authorization: Bearer <token>)."""
+    rt = _runtime(runtime, home)
+    print(rt.admin_token() if isinstance(rt, DockerRuntime) else rt.state.admin_token())
+
+
+app.add_typer(images_app, name="images")
 
 if __name__ == "__main__":
     app()
