@@ -368,7 +368,6 @@ async def _python_load(
     )
 
 
-
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list (0 for an empty one)."""
     if not sorted_values:

@@ -22,8 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     free_port,
+    group_cpu_seconds,
     http,
     install_signal_handlers,
     machine,
@@ -37,6 +38,7 @@ from _common import (  # noqa: E402
 )
 
 ARCHES = ("micro", "mono")
+UNITS_OF = {"micro": ("gateway", "orders", "catalog"), "mono": ("lb", "monolith")}
 STOCK = 1_000_000_000
 
 
@@ -75,18 +77,14 @@ def measure(args: argparse.Namespace, home: Path) -> dict[str, Any]:
 
     generator = pick_generator(args.generator)
     token = os.environ.setdefault("TWINSHOP_ADMIN_TOKEN", secrets.token_urlsafe(18))
-    runtime = ProcessRuntime(
-        StateDir(home), edge_ports={"micro": free_port(), "mono": free_port()}
-    )
+    runtime = ProcessRuntime(StateDir(home), edge_ports={"micro": free_port(), "mono": free_port()})
     rows: list[dict[str, Any]] = []
     try:
         t0 = time.monotonic()
         entries = runtime.up(ARCHES)
         print(f"both architectures healthy in {time.monotonic() - t0:.2f} s: {entries}")
         products = {arch: create_product(entries[arch], token) for arch in ARCHES}
-        order = json.dumps(
-            {"customer": "bench", "items": [{"product_id": 0, "quantity": 1}]}
-        )
+        order = json.dumps({"customer": "bench", "items": [{"product_id": 0, "quantity": 1}]})
         for conns in args.connections:
             for op in ("checkout", "browse"):
                 for arch in ARCHES:  # interleaved, so drift hits both alike
@@ -102,11 +100,15 @@ def measure(args: argparse.Namespace, home: Path) -> dict[str, Any]:
                     if args.warmup > 0:
                         run_load(generator, url, connections=conns, duration=args.warmup,
                                  **common)  # type: ignore[arg-type]  # fmt: skip
+                    pids = {u: runtime.instances(u)[0]["pid"] for u in UNITS_OF[arch]}
+                    cpu0 = {u: group_cpu_seconds(p) for u, p in pids.items()}
                     result = run_load(
                         generator, url, connections=conns, duration=args.duration,
                         **common,  # type: ignore[arg-type]
                     )  # fmt: skip
-                    rows.append({"op": op, "arch": arch, **result.as_dict()})
+                    n = max(1, result.requests)
+                    cpu = {u: (group_cpu_seconds(p) - cpu0[u]) / n * 1e6 for u, p in pids.items()}
+                    rows.append({"op": op, "arch": arch, **result.as_dict(), "cpu_us_per_req": cpu})
                     print(
                         f"  {op:<8} c={conns:<2} {arch:<5} {result.rps:8.0f} rps  "
                         f"p50 {result.p50_ms:7.3f} ms  p99 {result.p99_ms:7.3f} ms"
@@ -138,6 +140,8 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
                 "p99_ratio": micro["p99_ms"] / mono["p99_ms"] if mono["p99_ms"] else None,
                 "rps_ratio": micro["rps"] / mono["rps"] if mono["rps"] else None,
                 "p50_extra_ms": micro["p50_ms"] - mono["p50_ms"],
+                "cpu_ratio": sum(micro["cpu_us_per_req"].values())
+                / max(1e-9, sum(mono["cpu_us_per_req"].values())),
             }
         )
     data["ratios"] = ratios
@@ -158,19 +162,22 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
 def report(data: dict[str, Any]) -> None:
     print_table(
         f"Checkout and browse, micro (gateway) vs mono (lb) — {data['generator']}",
-        ["op", "conns", "arch", "rps", "p50 ms", "p90 ms", "p99 ms", "requests", "bad"],
+        ["op", "conns", "arch", "rps", "p50 ms", "p90 ms", "p99 ms", "requests", "bad",
+         "CPU µs/req (per unit)"],
         [
             [r["op"], r["connections"], r["arch"], round(r["rps"]), r["p50_ms"], r["p90_ms"],
-             r["p99_ms"], r["requests"], r["bad_status"] + r["socket_errors"]]
+             r["p99_ms"], r["requests"], r["bad_status"] + r["socket_errors"],
+             f"{sum(r['cpu_us_per_req'].values()):.0f} = " + " + ".join(
+                 f"{u} {v:.0f}" for u, v in r["cpu_us_per_req"].items())]
             for r in data["rows"]
         ],
     )  # fmt: skip
     print_table(
         "micro / mono (same run)",
-        ["op", "conns", "p50 ratio", "p99 ratio", "rps ratio", "extra p50 ms"],
+        ["op", "conns", "p50 ratio", "p99 ratio", "rps ratio", "extra p50 ms", "CPU/req ratio"],
         [
             [r["op"], r["connections"], r["p50_ratio"], r["p99_ratio"], r["rps_ratio"],
-             r["p50_extra_ms"]]
+             r["p50_extra_ms"], r["cpu_ratio"]]
             for r in data["ratios"]
         ],
     )  # fmt: skip

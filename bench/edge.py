@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     HOST,
     Processes,
     free_port,
@@ -99,6 +99,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator"
     )
+    p.add_argument(
+        "--edge-args", default="", help="extra uvicorn options for the edge ('--no-proxy-headers')"
+    )
     p.add_argument("--no-nginx", action="store_true", help="skip nginx")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -140,7 +143,7 @@ def start_nginx(procs: Processes, workdir: Path, upstream_port: int) -> str | No
     return url
 
 
-def start_edge(procs: Processes, name: str, upstream: str, client: str) -> str:
+def start_edge(procs: Processes, name: str, upstream: str, client: str, extra: list[str]) -> str:
     port = free_port()
     env = {
         "TWINSHOP_UNIT": "gateway",
@@ -150,7 +153,7 @@ def start_edge(procs: Processes, name: str, upstream: str, client: str) -> str:
         "TWINSHOP_CLIENT": client,
     }
     cmd = uvicorn_cmd(
-        "services.gateway.app:app", port, "--loop", "uvloop", "--http", "httptools"
+        "services.gateway.app:app", port, "--loop", "uvloop", "--http", "httptools", *extra
     )
     procs.start(name, cmd, env)
     url = f"http://{HOST}:{port}"
@@ -189,7 +192,7 @@ def measure(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict[s
     clients = ["httptools", "aiohttp"] if args.client == "both" else [args.client]
     for client in clients:
         name = "edge" if client == "httptools" else f"edge-{client}"
-        targets[name] = (start_edge(procs, name, upstream, client), name)
+        targets[name] = (start_edge(procs, name, upstream, client, args.edge_args.split()), name)
 
     paths = args.paths or (["/products/1"] + (["/products?limit=20"] if args.list else []))
     rows: list[dict[str, Any]] = []

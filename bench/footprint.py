@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     free_port,
     http,
     install_signal_handlers,
@@ -171,10 +171,7 @@ def report(data: dict[str, Any]) -> None:
     print_table(
         "Idle RSS after warm-up (MB, VmRSS)",
         ["unit", *[f"round {i + 1}" for i in range(n)], "max", f"< {RSS_TARGET_MB:.0f} MB"],
-        [
-            [unit, *v["each"], v["max"], verdict(v["met"])]
-            for unit, v in data["rss_mb"].items()
-        ],
+        [[unit, *v["each"], v["max"], verdict(v["met"])] for unit, v in data["rss_mb"].items()],
     )
     rows = [["ProcessRuntime.up(micro, mono)", *data["up_seconds"]]]
     if data["cli_up_seconds"]:

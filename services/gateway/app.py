@@ -27,6 +27,7 @@ log = logging.getLogger("twinshop.edge")
 JSON = b"application/json"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 OPENAPI_RETRY_SECONDS = 2.0
+INTERNAL = "/_"  # units' operator routes (fault toggles): never reachable through an edge
 
 
 class Edge:
@@ -139,7 +140,7 @@ class Edge:
             reply.headers.append((b"x-request-id", rid))
             return reply
         name = self.routes.match(path)
-        if name is None:
+        if name is None or path.startswith(INTERNAL):
             raise EdgeError(404, "Not Found")
         limit = self.settings.MAX_BODY_BYTES
         length = incoming.content_length

@@ -70,3 +70,9 @@ def test_docs_render(api: Api) -> None:
     response = api.http.get("/docs")
     assert response.status_code == 200
     assert "openapi.json" in response.text
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_operator_routes_are_not_reachable_through_an_edge(api: Api, method: str) -> None:
+    response = api.http.request(method, "/_chaos", json={}, headers=api.admin)
+    assert response.status_code == 404
