@@ -5,7 +5,10 @@
 
 Both architectures are started with the process runtime (free ports, temporary
 TWINSHOP_HOME); each scenario drives one route through an entry with wrk (or the Python
-client) while ``py-spy record --nonblocking`` samples every process on the path.  The raw
+client) while ``py-spy record --nonblocking --gil`` samples every process on the path
+(``--gil``: only the thread holding the GIL, so blocking waits such as a worker thread's
+``Condition.wait`` or a socket ``recv`` are not mistaken for work; C code that releases
+the GIL, like sqlite3's statement execution, is undercounted in that mode).  The raw
 collapsed stacks are kept in ``--out`` (load them into speedscope or inferno for a flame
 graph) and summarised here: where each process spends its samples, by library (self time
 of the innermost frame) and by function (self and inclusive).
@@ -135,6 +138,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=4, help="load connections (4)")
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second (250)")
     p.add_argument("--only", nargs="+", choices=list(SCENARIOS), help="scenarios to run")
+    p.add_argument(
+        "--gil",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sample only the thread holding the GIL (CPU, not waits; default: yes)",
+    )
     p.add_argument("--top", type=int, default=12, help="functions listed per process (12)")
     p.add_argument("--out", default="/tmp/twinshop-profiles", help="where raw stacks go")
     p.add_argument(
@@ -183,7 +192,7 @@ def run(args: argparse.Namespace, home: Path, out: Path, spy: str) -> dict[str, 
                 raw = out / f"{name}-{unit}.txt"
                 cmd = [spy, "record", "--pid", str(pid), "--duration", str(round(args.duration)),
                        "--rate", str(args.rate), "--format", "raw", "--nonblocking",
-                       "-o", str(raw)]  # fmt: skip
+                       "-o", str(raw), *(["--gil"] if args.gil else [])]  # fmt: skip
                 spies[unit] = (
                     subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
                     raw,

@@ -49,7 +49,9 @@ def build(*, offline: bool, force: bool = False) -> None:
         console.print(f"wrote {env_file} so that `docker compose up` uses the local bases")
     console.print("[bold]→ twinshop images (compose build)[/]")
     parallel = ["--parallel"] if compose_command() == ("docker-compose",) else []
-    compose(DEFAULT_PROJECT, "build", *parallel, env={"DOCKER_BUILDKIT": "0"})
+    # One build per image: lb and the secrets job reuse the gateway image.
+    services = ["gateway", "catalog", "orders", "monolith", "locust"]
+    compose(DEFAULT_PROJECT, "build", *parallel, *services, env={"DOCKER_BUILDKIT": "0"})
 
 
 @images_app.command("build")
