@@ -3,56 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from lab.compose import DEFAULT_PROJECT
+from lab import ops_cli
 from lab.console import console, friendly
-from lab.errors import LabError
+from lab.experiment_cli import experiment_command, report_command
 from lab.images import images_app
+from lab.load_cli import load_command
 from lab.runtime.docker import DockerRuntime
 from lab.runtime.process import ProcessRuntime
-from lab.state import StateDir
-from lab.topology import Arch, arches_for
+from lab.runtimes import HomeOpt, RuntimeOpt
+from lab.runtimes import make_runtime as _runtime
+from lab.topology import arches_for
 
 app = typer.Typer(
     help="twinshop: one shop built twice (monolith and microservices), run side by side.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-RuntimeOpt = Annotated[
-    str, typer.Option("--runtime", help="process (local processes) or docker (compose stack)")
-]
-HomeOpt = Annotated[
-    str | None,
-    typer.Option("--home", help="state directory [env TWINSHOP_HOME, default ./.twinshop]"),
-]
-
-
-def _runtime(
-    runtime: str,
-    home: str | None,
-    *,
-    gateway_port: int | None = None,
-    lb_port: int | None = None,
-) -> ProcessRuntime | DockerRuntime:
-    ports: dict[Arch, int] = {
-        "micro": gateway_port or int(os.environ.get("TWINSHOP_GATEWAY_PORT", 8080)),
-        "mono": lb_port or int(os.environ.get("TWINSHOP_LB_PORT", 8081)),
-    }
-    host = os.environ.get("TWINSHOP_BIND", "127.0.0.1")
-    if runtime == "process":
-        return ProcessRuntime(StateDir.from_env(home), host=host, edge_ports=ports)
-    if runtime == "docker":
-        project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
-        locust_port = int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089))
-        return DockerRuntime(project=project, host=host, edge_ports=ports, locust_port=locust_port)
-    raise LabError(f"--runtime must be process or docker, not {runtime!r}")
 
 
 @app.command()
@@ -169,6 +141,12 @@ def token(runtime: RuntimeOpt = "process", home: HomeOpt = None) -> None:
     print(rt.admin_token() if isinstance(rt, DockerRuntime) else rt.state.admin_token())
 
 
+app.command()(ops_cli.scale)
+app.command()(ops_cli.redeploy)
+app.command()(ops_cli.chaos)
+app.command("load")(load_command)
+app.command("experiment")(experiment_command)
+app.command("report")(report_command)
 app.add_typer(images_app, name="images")
 
 if __name__ == "__main__":

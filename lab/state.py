@@ -3,9 +3,12 @@ replica lists for discovery, the admin token, and what the lab started."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,10 @@ class StateDir:
     @property
     def state_file(self) -> Path:
         return self.root / "state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "state.lock"
 
     def ensure(self) -> None:
         for folder in (self.root, self.logs, self.data, self.upstreams):
@@ -74,3 +81,16 @@ class StateDir:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_file)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the state directory (``state.lock``, ``flock``), so that
+        a load-modify-save of ``state.json`` by the CLI and one by the supervisor never
+        interleave. Not re-entrant: never take it twice in one process."""
+        self.ensure()
+        with self.lock_file.open("a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -2,18 +2,32 @@
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8080   # microservices
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8081   # monolith
+    locust -f loadtests/locustfile.py,loadtests/shapes.py ...       # warm-up, then steady
 
-Tags: ``browse`` (catalog reads) and ``checkout`` (orders with an Idempotency-Key).
+Scenarios are tags: ``--tags browse`` (catalog reads), ``--tags checkout`` (orders with an
+Idempotency-Key), neither for the mix (weights 6:3:1). ``twinshop load`` runs this file.
+A 409 (out of stock) is a correct answer with no order; each 201 order id is recorded in
+``environment.acknowledged_orders`` (and written to ``$TWINSHOP_ORDERS_FILE`` at the end).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
+from typing import Any
 
-from locust import FastHttpUser, between, tag, task
+from locust import FastHttpUser, between, events, tag, task
+from locust.env import Environment
 
-PRODUCTS = 100  # the seed
+PRODUCTS = 100  # the seed: products 1..100
+PAGE = 20
+
+
+def acknowledged_orders(environment: Environment) -> list[str]:
+    """The ids of the orders the shop confirmed (201) during this run."""
+    orders: list[str] = environment.__dict__.setdefault("acknowledged_orders", [])
+    return orders
 
 
 class Shopper(FastHttpUser):
@@ -22,8 +36,8 @@ class Shopper(FastHttpUser):
     @tag("browse")
     @task(6)
     def list_products(self) -> None:
-        self.client.get(f"/products?limit=20&offset={random.randrange(0, PRODUCTS, 20)}",
-                        name="/products")
+        offset = random.randrange(0, PRODUCTS, PAGE)
+        self.client.get(f"/products?limit={PAGE}&offset={offset}", name="/products")
 
     @tag("browse")
     @task(3)
@@ -41,3 +55,16 @@ class Shopper(FastHttpUser):
         with self.rest("POST", "/orders", json=body, headers=headers, name="/orders") as resp:
             if resp.status_code == 409:
                 resp.success()  # out of stock is a correct answer, not a failure
+            elif resp.status_code == 201:
+                order: Any = resp.js
+                if isinstance(order, dict) and order.get("id"):
+                    acknowledged_orders(self.environment).append(str(order["id"]))
+                else:
+                    resp.failure("201 without an order id")
+
+
+@events.test_stop.add_listener
+def _write_orders(environment: Environment, **_: Any) -> None:
+    if path := os.environ.get("TWINSHOP_ORDERS_FILE"):
+        with open(path, "w") as out:
+            out.writelines(f"{order_id}\n" for order_id in acknowledged_orders(environment))

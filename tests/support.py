@@ -34,12 +34,15 @@ def running_stack(
     *,
     arches: tuple[Arch, ...] = ("micro", "mono"),
     unit_env: dict[str, dict[str, str]] | None = None,
+    supervise: bool = False,
 ) -> Iterator[Stack]:
-    """Start real processes on free ports; stop every one of them afterwards."""
+    """Start real processes on free ports; stop every one of them afterwards. With
+    ``supervise`` a crashed unit comes back by itself, as under `twinshop up`."""
     runtime = ProcessRuntime(
         StateDir(home),
         edge_ports={"micro": free_port(), "mono": free_port()},
         unit_env=unit_env or {},
+        supervise=supervise,
     )
     try:
         entries = runtime.up(arches, timeout=60)

@@ -1,16 +1,23 @@
 """The docker runtime: the compose stack, driven with the compose CLI (up, down, scale)
 and inspected through the Docker SDK (compose labels), with the same ``status`` shape as
-the process runtime."""
+the process runtime.
+
+Versions: ``TWINSHOP_VERSION`` is interpolated into every unit's environment by compose.
+Every compose call that touches one unit passes that unit's *current* version (read from
+its containers), so that scaling never reverts a redeploy, and uses ``--no-recreate``
+unless recreating is the point.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab.compose import DEFAULT_PROJECT, compose
 from lab.errors import LabError
-from lab.topology import EDGE_OF, UNITS, Arch
+from lab.topology import EDGE_OF, UNITS, Arch, unit_named
 
 DATABASES: dict[Arch, tuple[str, ...]] = {
     "micro": ("catalog-db", "orders-db"),
@@ -18,6 +25,28 @@ DATABASES: dict[Arch, tuple[str, ...]] = {
 }
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
+DNS_SETTLE_SECONDS = 1.5
+"""The edges re-resolve a service's name every second: wait this long after the replica set
+changed before relying on them having noticed."""
+STOP_GRACE_SECONDS = 15
+"""SIGTERM, then this long for in-flight requests (as ``stop_grace_period`` in compose)."""
+
+# Runs inside a unit's container (its own python, no curl there): PUT the toggles given as
+# argv[1] to the unit's /_chaos with the admin token the stack generated, print the answer.
+CHAOS_SCRIPT = """
+import sys, urllib.error, urllib.request
+token = open('/run/twinshop/admin-token').read().strip()
+request = urllib.request.Request(
+    'http://127.0.0.1:8000/_chaos', data=sys.argv[1].encode(), method='PUT',
+    headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})
+try:
+    with urllib.request.urlopen(request, timeout=5) as response:
+        print(response.read().decode())
+except urllib.error.HTTPError as exc:
+    print(exc.code, exc.read().decode()[:200])
+    sys.exit(2)
+"""
 
 
 def _client() -> Any:
@@ -42,15 +71,16 @@ class DockerRuntime:
     locust_port: int = 8089
     name: str = "docker"
 
-    def compose(self, *args: str) -> None:
-        """A compose command on this stack, with its ports."""
-        env = {
+    def compose(self, *args: str, env: dict[str, str] | None = None) -> None:
+        """A compose command on this stack, with its ports (and ``env`` on top)."""
+        full = {
             "TWINSHOP_GATEWAY_PORT": str(self.edge_ports["micro"]),
             "TWINSHOP_LB_PORT": str(self.edge_ports["mono"]),
             "TWINSHOP_LOCUST_PORT": str(self.locust_port),
             "TWINSHOP_BIND": self.host,
+            **(env or {}),
         }
-        compose(self.project, *args, env=env)
+        compose(self.project, *args, env=full)
 
     def up(self, arches: tuple[Arch, ...], *, timeout: float = 180.0) -> dict[Arch, str]:
         services = [s for arch in arches for s in self._services(arch)]
@@ -100,9 +130,121 @@ class DockerRuntime:
         self.wait_healthy([unit], timeout=timeout)
         return len(stopped)
 
-    def scale(self, unit: str, replicas: int, *, timeout: float = 120.0) -> None:
-        self.compose("up", "-d", "--no-deps", "--scale", f"{unit}={replicas}", unit)
+    def scale(self, unit: str, replicas: int, *, timeout: float = 120.0) -> tuple[int, int]:
+        """Run ``replicas`` containers of a unit; returns (before, after).
+
+        Up: compose ``--scale`` with the unit's current version and ``--no-recreate`` (the
+        running ones are left alone, never reverted to another version), then wait until
+        all are healthy. Down: the highest-numbered containers, one at a time: SIGTERM
+        (in-flight requests finish within ``stop_grace_period``), remove, then a discovery
+        interval, so that the edge's one retry never meets a second leaving replica."""
+        self._refuse_edge(unit, "scaled")
+        if replicas < 1:
+            raise LabError(f"scale {unit} to 1 or more (to stop it: twinshop kill)")
+        running = self._unit_containers(unit, running=True)
+        if replicas > len(running):
+            version = self._version_of(unit, running)
+            self.compose(
+                "up", "-d", "--no-deps", "--no-recreate", "--scale", f"{unit}={replicas}", unit,
+                env={"TWINSHOP_VERSION": version},
+            )  # fmt: skip
+        for container in reversed(running[replicas:]):
+            container.stop(timeout=STOP_GRACE_SECONDS)
+            container.remove()
+            time.sleep(DNS_SETTLE_SECONDS)
         self.wait_healthy([unit], timeout=timeout)
+        return len(running), replicas
+
+    def redeploy(
+        self, unit: str, version: str | None = None, *, timeout: float = 180.0
+    ) -> dict[str, Any]:
+        """Replace the unit's containers by ones of a new version.
+
+        One container: ``compose up --force-recreate`` (stop, then start: a real outage).
+        N >= 2, rolling, one old container at a time: ``--scale N+1 --no-recreate`` with
+        the new version (only the new container is created), wait until it is healthy and
+        the edges resolved it, then stop (SIGTERM: in-flight requests finish) and remove
+        one old container, and let the edges notice. At most one replica is starting or
+        stopping at any moment, so the edge's one retry of an idempotent request always
+        finds a good replica: no GET fails.
+
+        The edges resolve the service name (Docker DNS lists a container as soon as it
+        runs, healthy or not); a replica that refuses connections is ejected and the
+        request retried on another."""
+        from lab.runtime.process import next_version
+
+        unit_named(unit)
+        running = self._unit_containers(unit, running=True)
+        old_version = self._version_of(unit, running)
+        new_version = version or next_version(old_version)
+        env = {"TWINSHOP_VERSION": new_version}
+        started = time.monotonic()
+        if len(running) == 1:
+            self.compose("up", "-d", "--no-deps", "--force-recreate", unit, env=env)
+            self.wait_healthy([unit], timeout=timeout)
+            mode = "restart"
+        else:
+            count = len(running)
+            for container in running:
+                self.compose(
+                    "up", "-d", "--no-deps", "--no-recreate", "--scale", f"{unit}={count + 1}",
+                    unit, env=env,
+                )  # fmt: skip
+                self.wait_healthy([unit], timeout=timeout)
+                time.sleep(DNS_SETTLE_SECONDS)
+                container.stop(timeout=STOP_GRACE_SECONDS)
+                container.remove()
+                time.sleep(DNS_SETTLE_SECONDS)
+            mode = "rolling"
+        return {
+            "unit": unit,
+            "from": old_version,
+            "to": new_version,
+            "replicas": len(running),
+            "mode": mode,
+            "seconds": round(time.monotonic() - started, 2),
+        }
+
+    def chaos(self, unit: str, **toggles: Any) -> list[dict[str, Any]]:
+        """Set fault toggles on every running container of a unit, from inside each one
+        (``docker exec``: the units' ports are not published); returns their toggles."""
+        self._refuse_edge(unit, "given fault toggles")
+        out = []
+        for container in self._unit_containers(unit, running=True):
+            result = container.exec_run(["python3", "-c", CHAOS_SCRIPT, json.dumps(toggles)])
+            text = result.output.decode(errors="replace").strip()
+            if result.exit_code != 0:
+                if text.startswith("404"):
+                    raise LabError(f"chaos is disabled in {unit} (TWINSHOP_CHAOS=0 in compose)")
+                raise LabError(f"chaos on {unit} ({container.name}) failed: {text[-300:]}")
+            out.append({"url": f"{container.name}:8000", **json.loads(text)})
+        return out
+
+    def _refuse_edge(self, unit: str, what: str) -> None:
+        if unit_named(unit).edge:
+            arch = unit_named(unit).arch
+            behind = ", ".join(u.name for u in UNITS[arch] if not u.edge)
+            raise LabError(
+                f"{unit} is an edge: it owns the published port of {arch} and cannot be "
+                f"{what}; use what is behind it ({behind})"
+            )
+
+    def _unit_containers(self, unit: str, *, running: bool = False) -> list[Any]:
+        """The unit's containers, lowest compose number first; none is an error."""
+        containers = [c for c in self._containers() if c.labels[SERVICE_LABEL] == unit]
+        if running:
+            containers = [c for c in containers if c.status == "running"]
+        if not containers:
+            raise LabError(
+                f"{unit!r} is not running in compose project {self.project!r}"
+                + (f" (twinshop start {unit} --runtime docker)" if running else "")
+            )
+        return sorted(containers, key=lambda c: int(c.labels.get(NUMBER_LABEL, 0)))
+
+    def _version_of(self, unit: str, containers: list[Any]) -> str:
+        versions = {self._describe(c)["version"] or "1" for c in containers}
+        numeric = sorted((v for v in versions if v.isdigit()), key=int)
+        return numeric[-1] if numeric else sorted(versions)[-1]
 
     def wait_healthy(self, services: list[str], *, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -69,6 +69,20 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def reap() -> None:
+    """Collect every child of ours that has ended, so that none lingers as a zombie."""
+    for pid in list(_children):
+        alive(pid)
+
+
+def command_line(pid: int) -> str:
+    """The command line of a process ("" when unknown: gone, or no /proc)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)

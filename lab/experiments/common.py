@@ -1,0 +1,158 @@
+"""What every load experiment shares: the lab it runs in, invariants around it, the
+figures read off a time series, and its chart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from lab.errors import LabError
+from lab.invariants import Snapshot, violations
+from lab.load import Bucket
+
+ARCHES = ("micro", "mono")
+HOSTING_ORDERS = {"micro": "orders", "mono": "monolith"}
+HOSTING_CATALOG = {"micro": "catalog", "mono": "monolith"}
+
+
+@dataclass
+class Lab:
+    """Where an experiment runs: a started runtime, a results folder, quick or full."""
+
+    runtime: Any  # ProcessRuntime | DockerRuntime
+    results: Path
+    quick: bool = False
+    entries: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.entries:
+            status = self.runtime.status()["architectures"]
+            missing = [arch for arch in ARCHES if arch not in status]
+            if missing:
+                raise LabError(
+                    f"{' and '.join(missing)} not running; start both with: "
+                    f"twinshop up --runtime {self.runtime.name}"
+                )
+            self.entries = {arch: status[arch]["entry"] for arch in ARCHES}
+
+    def seconds(self, quick: float, full: float) -> float:
+        return quick if self.quick else full
+
+
+@contextmanager
+def invariants_checked(lab: Lab, record: dict[str, list[str]]) -> Iterator[dict[str, list[str]]]:
+    """Snapshot both architectures before; after, check the three invariants (waiting for
+    the reconciler up to a minute). ``acknowledged[arch]`` is filled by the experiment.
+    A violation fails the experiment loudly."""
+    acknowledged: dict[str, list[str]] = {arch: [] for arch in ARCHES}
+    before = {arch: _snapshot(lab.entries[arch]) for arch in ARCHES}
+    yield acknowledged
+    deadline = time.monotonic() + 60
+    for arch in ARCHES:
+        while True:
+            problems = violations(
+                before[arch], _snapshot(lab.entries[arch]), acknowledged=acknowledged[arch]
+            )
+            if not problems or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        record[arch] = problems
+        if problems:
+            raise LabError(f"invariants broken in {arch}: " + "; ".join(problems))
+
+
+def _snapshot(entry: str) -> Snapshot:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with httpx.Client(base_url=entry, timeout=10) as client:
+                return Snapshot.take(client)
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def window(series: Sequence[Bucket], start: float, end: float) -> tuple[int, int]:
+    """(requests, failures) in the seconds [start, end)."""
+    picked = [b for b in series if start <= b.t < end]
+    return sum(b.requests for b in picked), sum(b.failures for b in picked)
+
+
+def success(series: Sequence[Bucket], start: float, end: float) -> float | None:
+    requests, failures = window(series, start, end)
+    return None if requests == 0 else (requests - failures) / requests
+
+
+def error_seconds(series: Sequence[Bucket]) -> int:
+    return sum(1 for b in series if b.failures)
+
+
+def recovered_at(
+    series: Sequence[Bucket], after: float, *, threshold: float = 0.95
+) -> float | None:
+    """The first second after ``after`` that was (again) at least ``threshold`` successful,
+    having been below it at some point after ``after``."""
+    dipped = False
+    for bucket in series:
+        if bucket.t < after or bucket.requests == 0:
+            continue
+        rate = (bucket.requests - bucket.failures) / bucket.requests
+        if rate < threshold:
+            dipped = True
+        elif dipped:
+            return bucket.t
+    return None if dipped else after
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def timeline_chart(
+    path: Path,
+    title: str,
+    results: dict[str, Any],
+    *,
+    events: Sequence[tuple[float, str]] = (),
+) -> str:
+    """Success rate and p95 per second, browse and checkout, micro and mono."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6), sharex=True)
+    for column, arch in enumerate(ARCHES):
+        result = results[arch]
+        for group, colour in (("browse", "tab:blue"), ("checkout", "tab:orange")):
+            series = result.series.get(group, [])
+            ts = [b.t for b in series]
+            nan = float("nan")
+            rates = [100 * (b.requests - b.failures) / b.requests if b.requests else nan
+                     for b in series]  # fmt: skip
+            p95 = [b.p95_ms if b.p95_ms is not None else nan for b in series]
+            axes[0][column].plot(ts, rates, label=group, color=colour)
+            axes[1][column].plot(ts, p95, label=group, color=colour)
+        axes[0][column].set_title(f"{arch} — success per second (%)")
+        axes[1][column].set_title(f"{arch} — p95 latency (ms)")
+        axes[0][column].set_ylim(-5, 105)
+        for t, label in events:
+            for row in axes:
+                row[column].axvline(t, color="grey", linestyle="--", linewidth=1)
+            axes[0][column].annotate(label, (t, 102), fontsize=8, rotation=0)
+        axes[0][column].legend(loc="lower left")
+    for ax in axes[1]:
+        ax.set_xlabel("seconds")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,47 @@
+"""Which runtime a command drives (``--runtime process|docker``), built from the options
+and the environment; shared by every CLI module."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from lab.compose import DEFAULT_PROJECT
+from lab.errors import LabError
+from lab.runtime.docker import DockerRuntime
+from lab.runtime.process import ProcessRuntime
+from lab.state import StateDir
+from lab.topology import Arch
+
+RuntimeOpt = Annotated[
+    str, typer.Option("--runtime", help="process (local processes) or docker (compose stack)")
+]
+HomeOpt = Annotated[
+    str | None,
+    typer.Option("--home", help="state directory [env TWINSHOP_HOME, default ./.twinshop]"),
+]
+
+
+def make_runtime(
+    runtime: str,
+    home: str | None,
+    *,
+    gateway_port: int | None = None,
+    lb_port: int | None = None,
+) -> ProcessRuntime | DockerRuntime:
+    """The runtime a person asked for. The process runtime runs a supervisor (crashed
+    instances come back by themselves, as with Docker's restart policy)."""
+    ports: dict[Arch, int] = {
+        "micro": gateway_port or int(os.environ.get("TWINSHOP_GATEWAY_PORT", 8080)),
+        "mono": lb_port or int(os.environ.get("TWINSHOP_LB_PORT", 8081)),
+    }
+    host = os.environ.get("TWINSHOP_BIND", "127.0.0.1")
+    if runtime == "process":
+        return ProcessRuntime(StateDir.from_env(home), host=host, edge_ports=ports, supervise=True)
+    if runtime == "docker":
+        project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
+        locust_port = int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089))
+        return DockerRuntime(project=project, host=host, edge_ports=ports, locust_port=locust_port)
+    raise LabError(f"--runtime must be process or docker, not {runtime!r}")
