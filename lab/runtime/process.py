@@ -72,6 +72,8 @@ class ProcessRuntime:
     """``up`` starts the supervisor (``twinshop up`` does; test stacks do not, so that a
     crash stays a crash there)."""
     drain_seconds: float = DRAIN_SECONDS
+    _spawned: list[int] = field(default_factory=list, repr=False)
+    """Every process this object started, so that ``down`` leaves none behind."""
 
     # -- the CLI's verbs -------------------------------------------------------------
 
@@ -134,6 +136,9 @@ class ProcessRuntime:
             pids = [r["pid"] for _, _, r in self._records(state)]
             processes.stop(pids, grace=GRACE_SECONDS)
             state["architectures"] = {}
+        # Anything this object started that the state no longer names (replaced instances).
+        processes.stop([pid for pid in self._spawned if processes.alive(pid)], grace=2)
+        self._spawned.clear()
         return len(pids)
 
     def status(self) -> dict[str, Any]:
@@ -548,6 +553,7 @@ class ProcessRuntime:
         extra = (state.get("unit_env") or {}).get(unit.name, {})
         env = self._env(unit, token=token, version=version, extra=extra)
         pid = processes.spawn(cmd, env=env, log=log)
+        self._spawned.append(pid)
         return {
             "arch": unit.arch,
             "unit": unit.name,
