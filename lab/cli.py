@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lab import ops_cli
 from lab.console import console, friendly
+from lab.dashboard.cli import dashboard_command
 from lab.experiment_cli import experiment_command, report_command
 from lab.images import images_app
 from lab.load_cli import load_command
@@ -147,6 +148,7 @@ app.command()(ops_cli.chaos)
 app.command("load")(load_command)
 app.command("experiment")(experiment_command)
 app.command("report")(report_command)
+app.command("dashboard")(dashboard_command)
 app.add_typer(images_app, name="images")
 
 if __name__ == "__main__":

@@ -81,7 +81,8 @@ def write_report(lab: Lab, results: list[ExperimentResult]) -> tuple[Path, Path]
     machine = results[0].machine if results else {}
     about = (
         f"{machine.get('cpus')} CPUs ({machine.get('cpu')}), {machine.get('memory_gb')} GB, "
-        f"{machine.get('os')}, Python {machine.get('python')}; runtime {lab.runtime.name}; "
+        f"{machine.get('os')}, Python {machine.get('python')}; twinshop {_version()}; "
+        f"runtime {lab.runtime.name}; "
         f"{'quick' if lab.quick else 'full'} run of {machine.get('when')}"
     )
     caveats = [
@@ -141,3 +142,12 @@ def write_report(lab: Lab, results: list[ExperimentResult]) -> tuple[Path, Path]
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
     )
     return md_path, html_path
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("twinshop")
+    except PackageNotFoundError:
+        return "unknown"

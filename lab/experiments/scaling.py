@@ -5,6 +5,7 @@ the same budget per replica (docker: the compose CPU and memory limits)."""
 from __future__ import annotations
 
 import os
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ def run(lab: Lab) -> ExperimentResult:
     users = int(lab.seconds(8, 16))  # no think time: enough to saturate 2 cores
     duration = lab.seconds(8, 20)
     warmup = lab.seconds(2, 5)
+    repeats = 1 if lab.quick else 3  # the median is reported, with the spread of the runs
     data: dict[str, Any] = {arch: {"steps": []} for arch in ARCHES}
     record: dict[str, list[str]] = {}
     with invariants_checked(lab, record):
@@ -79,24 +81,30 @@ def run(lab: Lab) -> ExperimentResult:
             unit = HOSTING_CATALOG[arch]
             for n in counts:
                 lab.runtime.scale(unit, n)
-                result = run_load(
-                    targets={arch: lab.entries[arch]},
-                    scenario="browse",
-                    users=users,
-                    duration=duration,
-                    warmup_seconds=warmup,
-                    think_time=(0.0, 0.0),
-                )[arch]
-                totals = result.totals["browse"]
+                runs = []
+                for _ in range(repeats):
+                    result = run_load(
+                        targets={arch: lab.entries[arch]},
+                        scenario="browse",
+                        users=users,
+                        duration=duration,
+                        warmup_seconds=warmup,
+                        think_time=(0.0, 0.0),
+                    )[arch]
+                    runs.append(result.totals["browse"])
+                rps = sorted(t.rps for t in runs)
                 memory = memory_mb(lab.runtime, unit)
+                median = statistics.median(rps)
                 data[arch]["steps"].append(
                     {
                         "replicas": n,
-                        "rps": round(totals.rps, 1),
-                        "p95_ms": round(totals.p95_ms or 0.0, 1),
-                        "failures": totals.failures,
+                        "rps": round(median, 1),
+                        "rps_runs": [round(r, 1) for r in rps],
+                        "rps_spread": round(rps[-1] - rps[0], 1),
+                        "p95_ms": round(statistics.median(t.p95_ms or 0.0 for t in runs), 1),
+                        "failures": sum(t.failures for t in runs),
                         "memory_mb": memory,
-                        "rps_per_gb": round(totals.rps / (memory / 1024), 1) if memory else None,
+                        "rps_per_gb": round(median / (memory / 1024), 1) if memory else None,
                         "instances_seen": spread(lab.entries[arch], "/products/1"),
                     }
                 )
@@ -106,7 +114,9 @@ def run(lab: Lab) -> ExperimentResult:
     def figures(arch: str) -> str:
         steps = data[arch]["steps"]
         return "; ".join(
-            f"×{s['replicas']}: {s['rps']:.0f} req/s, p95 {s['p95_ms']:.0f} ms, "
+            f"×{s['replicas']}: {s['rps']:.0f} req/s"
+            + (f" (±{s['rps_spread'] / 2:.0f})" if len(s["rps_runs"]) > 1 else "")
+            + f", p95 {s['p95_ms']:.0f} ms, "
             f"{s['memory_mb']:.0f} MB"
             for s in steps
         )
@@ -121,7 +131,8 @@ def run(lab: Lab) -> ExperimentResult:
     rows = [
         Row(
             "Scalability",
-            f"browse load ({users} users, no think time); scale catalog (micro) or the whole "
+            f"browse load ({users} users, no think time, median of {repeats} run(s)); scale "
+            "catalog (micro) or the whole "
             f"monolith (mono) {' → '.join(str(n) for n in counts)}, one architecture at a time",
             figures("micro"),
             figures("mono"),

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from services.gateway.asgi import ClientGone, Receive, Scope, Send, read_body
 from services.gateway.config import EdgeSettings
@@ -21,6 +24,8 @@ from services.gateway.proxy import EdgeError, IncomingHeaders, Reply, forward, s
 from services.gateway.routes import RouteTable
 from services.gateway.upstream import Upstream
 from shop.kernel import request_id
+from shop.kernel.logs import RequestLog
+from shop.kernel.metrics import CONTENT_TYPE, OTHER, PATH, RequestMetrics, method_label
 
 log = logging.getLogger("twinshop.edge")
 
@@ -28,6 +33,9 @@ JSON = b"application/json"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 OPENAPI_RETRY_SECONDS = 2.0
 INTERNAL = "/_"  # units' operator routes (fault toggles): never reachable through an edge
+OWN = "own"  # the route label of the edge's own paths (/health, /ready, /openapi.json, /docs)
+CLIENT_GONE = 499  # the status counted for a client that left before its body arrived
+BREAKER_VALUE = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
 
 
 class Edge:
@@ -57,7 +65,13 @@ class Edge:
             "/ready": self._ready,
             "/openapi.json": self._openapi,
             "/docs": self._docs,
+            PATH: self._metrics,
         }
+        self.metrics = RequestMetrics(settings.UNIT)
+        self.metrics.register(EdgeCollector(self.upstreams))
+        self.request_log = RequestLog(
+            settings.UNIT, settings.INSTANCE, enabled=settings.LOG_REQUESTS
+        )
         self._started = False
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -106,48 +120,84 @@ class Edge:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        path: str = scope["path"]
         incoming = split_headers(scope["headers"])
-        rid = request_id.accept(incoming.request_id).encode()
+        rid_text = request_id.accept(incoming.request_id)
+        rid = rid_text.encode()
+        own = self._own.get(path)
+        name = None
+        if own is None:
+            name = self.routes.match(path)
+            if name is not None and path.startswith(INTERNAL):
+                name = None
         try:
             if not self._started:  # served without lifespan (some test clients)
                 await self.startup()
-            reply = await self._handle(scope, receive, incoming, rid)
+            reply = await self._handle(scope, receive, incoming, rid, own, name)
         except EdgeError as exc:
             reply = self._error(exc.status, exc.detail, exc.retry_after)
             reply.headers.append((b"x-request-id", rid))
         except ClientGone:
+            self._count(start, path, own, name, scope["method"], CLIENT_GONE, rid_text)
             return
         except Exception:
-            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            log.exception("unexpected error on %s %s", scope["method"], path)
             reply = self._error(502, "bad gateway")
             reply.headers.append((b"x-request-id", rid))
         await send(
             {"type": "http.response.start", "status": reply.status, "headers": reply.headers}
         )
         await send({"type": "http.response.body", "body": reply.body})
+        self._count(start, path, own, name, scope["method"], reply.status, rid_text)
+
+    def _count(
+        self,
+        start: float,
+        path: str,
+        own: object,
+        name: str | None,
+        method: str,
+        status: int,
+        rid: str,
+    ) -> None:
+        """Metrics and the log line of one answered request (not of ``/metrics``)."""
+        if path == PATH:
+            return
+        elapsed = time.perf_counter() - start
+        route = OWN if own is not None else name or OTHER
+        method = method_label(method)
+        self.metrics.observe(route, method, status, elapsed)
+        self.request_log.request(rid, method, route, status, elapsed)
 
     async def _handle(
-        self, scope: Scope, receive: Receive, incoming: IncomingHeaders, rid: bytes
+        self,
+        scope: Scope,
+        receive: Receive,
+        incoming: IncomingHeaders,
+        rid: bytes,
+        own: Callable[[], Awaitable[Reply]] | None,
+        name: str | None,
     ) -> Reply:
-        """The reply for one request, with its ``X-Request-ID``; raises ``EdgeError``."""
-        path: str = scope["path"]
+        """The reply for one request, with its ``X-Request-ID``; raises ``EdgeError``.
+
+        ``own`` is the edge's handler for the path, else ``name`` the upstream for it
+        (None: no route, or a units' internal path)."""
         method: str = scope["method"]
-        own = self._own.get(path)
         if own is not None:
             if method not in SAFE_METHODS:
                 raise EdgeError(405, "Method Not Allowed")
             reply = await own()
             reply.headers.append((b"x-request-id", rid))
             return reply
-        name = self.routes.match(path)
-        if name is None or path.startswith(INTERNAL):
+        if name is None:
             raise EdgeError(404, "Not Found")
         limit = self.settings.MAX_BODY_BYTES
         length = incoming.content_length
         if length is not None and (not length.isdigit() or int(length) > limit):
             raise EdgeError(413, f"request body over {limit} bytes")
         body = await read_body(receive, limit)
-        target = scope["raw_path"].decode("latin-1") or path
+        target = scope["raw_path"].decode("latin-1") or scope["path"]
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         incoming.forward.append((b"x-request-id", rid))
@@ -217,6 +267,9 @@ class Edge:
         merged = merge_openapi(dict(zip(self.upstreams, docs, strict=True)), self.routes)
         return self._json(200, merged)
 
+    async def _metrics(self) -> Reply:
+        return self._own_reply(200, CONTENT_TYPE.encode(), self.metrics.render())
+
     async def _docs(self) -> Reply:
         return self._own_reply(200, b"text/html; charset=utf-8", docs_html().encode())
 
@@ -228,6 +281,43 @@ class Edge:
             if all(doc is not None for doc in docs):
                 return
             await asyncio.sleep(OPENAPI_RETRY_SECONDS)
+
+
+class EdgeCollector:
+    """The edge's per-upstream state as gauges, read at scrape time."""
+
+    def __init__(self, upstreams: Mapping[str, Upstream]) -> None:
+        self.upstreams = upstreams
+
+    def collect(self) -> Iterator[Metric]:
+        replicas = GaugeMetricFamily(
+            "twinshop_edge_replicas", "Discovered replicas.", labels=["upstream"]
+        )
+        healthy = GaugeMetricFamily(
+            "twinshop_edge_healthy_replicas",
+            "Discovered replicas not ejected.",
+            labels=["upstream"],
+        )
+        breaker = GaugeMetricFamily(
+            "twinshop_edge_breaker_open",
+            "Circuit breaker: 1 open, 0.5 half-open, 0 closed.",
+            labels=["upstream"],
+        )
+        pool = GaugeMetricFamily(
+            "twinshop_edge_pool_connections",
+            "Upstream connections: idle in the pool, busy with a request.",
+            labels=["upstream", "state"],
+        )
+        for name, upstream in self.upstreams.items():
+            balancer = upstream.balancer
+            replicas.add_metric([name], len(balancer.replicas))
+            healthy.add_metric([name], len(balancer.healthy()))
+            breaker.add_metric([name], BREAKER_VALUE.get(upstream.breaker.state, 1.0))
+            idle = upstream.idle_connections()
+            if idle is not None:
+                pool.add_metric([name, "idle"], idle)
+            pool.add_metric([name, "busy"], sum(r.outstanding for r in balancer.replicas))
+        yield from (replicas, healthy, breaker, pool)
 
 
 def create_app(settings: EdgeSettings | None = None) -> Edge:

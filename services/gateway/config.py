@@ -44,6 +44,8 @@ class EdgeSettings(BaseSettings):
     BREAKER_OPEN_SECONDS: float = Field(default=2.0, gt=0)
     EJECT_SECONDS: float = Field(default=5.0, ge=0)
     MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=0)
+    # One JSON line per request on stdout (shop.kernel.logs); 0 turns it off.
+    LOG_REQUESTS: bool = True
 
     @field_validator("ROUTES")
     @classmethod

@@ -179,6 +179,10 @@ class H1Pool:
         self._give_back(base_url, conn)
         return response
 
+    def idle_connections(self) -> int:
+        """Connections waiting in the pool for a request (for the edge's metrics)."""
+        return sum(len(idle) for idle in self._idle.values())
+
     def sweep(self) -> None:
         """Close connections idle for longer than ``keepalive``; forget empty pools."""
         now = self._loop.time()

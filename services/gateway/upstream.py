@@ -62,6 +62,11 @@ class Upstream:
             raise RuntimeError(f"upstream {self.name} is not started")
         return self._client
 
+    def idle_connections(self) -> int | None:
+        """Idle pooled connections, when the client can tell (httptools pool only)."""
+        count = getattr(self._client, "idle_connections", None)
+        return count() if count is not None else None
+
     async def start(self) -> None:
         """Open the connection pool, discover once, then keep discovering in the background."""
         self._client = make_client(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shop.kernel.chaos import Chaos, ChaosMiddleware, chaos_router
 from shop.kernel.config import UnitSettings
+from shop.kernel.logs import RequestLog
+from shop.kernel.metrics import CONTENT_TYPE, PATH, MetricsMiddleware, RequestMetrics
 from shop.kernel.middleware import UnitHeaders
 
 log = logging.getLogger("twinshop")
@@ -91,8 +93,25 @@ def create_unit_app(
         served_by=f"{settings.UNIT}/{settings.instance}",
         max_body_bytes=settings.MAX_BODY_BYTES,
     )
+    metrics = RequestMetrics(settings.UNIT)
+    app.state.metrics = metrics
+    app.add_api_route(PATH, _metrics_endpoint(metrics), methods=["GET"], include_in_schema=False)
+    # Outermost, so that it sees every answer (413s of UnitHeaders, chaos errors too).
+    app.add_middleware(
+        MetricsMiddleware,
+        metrics=metrics,
+        log=RequestLog(settings.UNIT, settings.instance, enabled=settings.LOG_REQUESTS),
+    )
     _document_admin_token(app)
     return app
+
+
+def _metrics_endpoint(metrics: RequestMetrics) -> Callable[[], Awaitable[Response]]:
+    async def get_metrics() -> Response:
+        """Prometheus text exposition of this unit's request metrics."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return get_metrics
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

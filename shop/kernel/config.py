@@ -30,6 +30,8 @@ class UnitSettings(BaseSettings):
     SEED_PRODUCTS: int = 100
     SEED_STOCK: int = 1000
     MAX_BODY_BYTES: int = 64 * 1024
+    # One JSON line per request on stdout (shop.kernel.logs); 0 turns it off.
+    LOG_REQUESTS: bool = True
     # orders (microservices) only: how to reach catalog, and how patient to be.
     CATALOG_URL: str = "http://catalog:8000"
     CATALOG_CONNECT_TIMEOUT: float = 0.5

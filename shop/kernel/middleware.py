@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shop.kernel import request_id
+from shop.kernel.logs import REQUEST_ID_KEY
 
 
 class UnitHeaders:
@@ -32,6 +33,7 @@ class UnitHeaders:
                 length = value
         rid = request_id.accept(incoming)
         token = request_id.current.set(rid)
+        scope[REQUEST_ID_KEY] = rid  # for the request log line, written further out
         stamp = [(b"x-request-id", rid.encode()), (b"x-served-by", self.served_by)]
 
         async def send_stamped(message: Message) -> None:
