@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,17 @@ def stack_from_env() -> Stack | None:
         return None
     entries = dict(part.split("=", 1) for part in spec.split(","))
     return Stack(entries, os.environ.get("TWINSHOP_ADMIN_TOKEN", ""))
+
+
+def eventually(
+    condition: Callable[[], bool], *, within: float, what: str, every: float = 0.1
+) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {within} s: {what}")
+        time.sleep(every)
 
 
 class Api:

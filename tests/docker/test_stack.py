@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ import pytest
 import docker
 from lab.invariants import Snapshot, violations
 from lab.runtime.docker import PROJECT_LABEL, SERVICE_LABEL, DockerRuntime
-from tests.support import Api, Stack
+from tests.support import Api, Stack, eventually
 
 pytestmark = pytest.mark.docker
 
@@ -33,14 +33,6 @@ def _containers(runtime: DockerRuntime, service: str | None = None) -> list[Any]
     client = docker.from_env()  # type: ignore[attr-defined]
     containers = client.containers.list(filters={"label": f"{PROJECT_LABEL}={runtime.project}"})
     return [c for c in containers if service in (None, c.labels[SERVICE_LABEL])]
-
-
-def _eventually(condition: Callable[[], bool], *, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {within} s: {what}")
-        time.sleep(0.2)
 
 
 def _status_ok(api: Api, path: str) -> bool:
@@ -93,7 +85,7 @@ def test_a_crashed_orders_leaves_browsing_up_and_comes_back_by_itself(
         assert down.status_code == 503
         assert time.monotonic() - started < 2
     # Docker's restart policy brings it back; checkout works again.
-    _eventually(lambda: micro.checkout([(product["id"], 1)]).status_code == 201, within=60,
+    eventually(lambda: micro.checkout([(product["id"], 1)]).status_code == 201, within=60,
                 what="checkout works again")  # fmt: skip
     restarted = _containers(docker_runtime, "orders")[0]
     restarted.reload()
@@ -104,7 +96,7 @@ def test_a_crashed_orders_leaves_browsing_up_and_comes_back_by_itself(
     def invariants_hold() -> bool:
         return violations(before, Snapshot.take(micro.http), acknowledged=acknowledged) == []
 
-    _eventually(invariants_hold, within=60, what="invariants hold after the crash")
+    eventually(invariants_hold, within=60, what="invariants hold after the crash")
 
 
 def test_only_the_edges_and_locust_are_published_on_loopback(

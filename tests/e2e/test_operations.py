@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -21,7 +21,7 @@ from lab.errors import LabError
 from lab.runtime.process import ProcessRuntime
 from lab.runtime.processes import alive, free_port
 from lab.state import StateDir
-from tests.support import Stack, running_stack
+from tests.support import Stack, eventually, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +77,6 @@ class Traffic:
     @property
     def total(self) -> int:
         return sum(self.codes.values())
-
-
-def _eventually(condition: Callable[[], bool], *, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {within} s: {what}")
-        time.sleep(0.1)
 
 
 def _health(url: str) -> dict[str, object] | None:
@@ -165,9 +157,7 @@ def test_single_replica_redeploy_of_the_monolith_reports_its_new_version(
     assert (_health(record["url"]) or {}).get("version") == "7"
     units = runtime.status()["architectures"]["mono"]["units"]
     assert [i["version"] for i in units["monolith"]] == ["7"]
-    _eventually(
-        lambda: httpx.get(lb + "/products/1").status_code == 200, within=5, what="lb serves"
-    )
+    eventually(lambda: httpx.get(lb + "/products/1").status_code == 200, within=5, what="lb serves")
     # The outage is real (one replica): the figure the redeploy experiment measures.
     failing = traffic.failures[-1][0] - traffic.failures[0][0] if traffic.failures else 0.0
     print(
@@ -241,13 +231,13 @@ def test_a_crash_comes_back_by_itself_a_kill_stays_down_and_down_leaves_nothing(
         (now,) = runtime.instances("orders")
         return now["pid"] != before["pid"] and _health(now["url"]) is not None
 
-    _eventually(respawned, within=10, what="orders respawned by the supervisor")
+    eventually(respawned, within=10, what="orders respawned by the supervisor")
     print(f"\norders back {time.monotonic() - crashed_at:.1f} s after the crash")
     (after,) = runtime.instances("orders")
     assert after["port"] == before["port"] and after["version"] == before["version"]
     log = (cli_home / "logs" / "supervisor.log").read_text()
     assert "micro/orders" in log and "respawned" in log
-    _eventually(
+    eventually(
         lambda: httpx.post(gateway + "/orders", json=body, timeout=10).status_code == 201,
         within=10,
         what="checkout works again",

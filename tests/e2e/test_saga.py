@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from lab.invariants import Snapshot, violations
-from tests.support import Api, Stack, running_stack
+from tests.support import Api, Stack, eventually, running_stack
 
 FAST_SAGA = {
     "orders": {
@@ -61,14 +61,6 @@ def _chaos(stack: Stack, unit: str, **toggles: object) -> None:
     assert response.status_code == 200, response.text
 
 
-def _eventually(condition: Callable[[], bool], *, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {within} s: {what}")
-        time.sleep(0.1)
-
-
 def _stock_is(api: Api, product_id: int, expected: int) -> Callable[[], bool]:
     """A probe for ``_eventually``; the edge may still answer 503 while its breaker recovers."""
 
@@ -87,7 +79,7 @@ def _serving(api: Api) -> Callable[[], bool]:
 
 
 def _assert_invariants(api: Api, before: Snapshot, acknowledged: list[str]) -> None:
-    _eventually(_serving(api), within=10, what=f"{api.arch} serving again")
+    eventually(_serving(api), within=10, what=f"{api.arch} serving again")
     after = Snapshot.take(api.http)
     assert violations(before, after, acknowledged=acknowledged) == []
 
@@ -110,7 +102,7 @@ def test_catalog_down_during_checkout_is_503_and_leaks_nothing(
         assert micro.http.get("/orders/" + ok.json()["id"]).status_code == 200  # orders still up
     finally:
         saga_stack.runtime.start("catalog")
-    _eventually(_stock_is(micro, product["id"], 9), within=10, what="stock back to 9")
+    eventually(_stock_is(micro, product["id"], 9), within=10, what="stock back to 9")
     _assert_invariants(micro, before, [ok.json()["id"]])
 
 
@@ -128,7 +120,7 @@ def test_catalog_too_slow_is_503_and_the_stock_comes_back(saga_stack: Stack, mic
     # The catalog does the slow reserve after orders gave up; the release (now, or by the
     # reconciler) or the tombstone makes sure that stock is not lost.
     time.sleep(2)
-    _eventually(_stock_is(micro, product["id"], 10), within=15, what="stock back to 10")
+    eventually(_stock_is(micro, product["id"], 10), within=15, what="stock back to 10")
     _assert_invariants(micro, before, [])
 
 
@@ -172,7 +164,7 @@ def test_orders_crash_between_reserve_and_confirm_is_mended_by_the_reconciler(
     assert response.status_code in (502, 503)  # the edge lost its upstream mid-request
     assert micro.stock(product["id"]) == 6  # reserved at catalog, never confirmed
     saga_stack.runtime.start("orders")
-    _eventually(_stock_is(micro, product["id"], 10), within=10, what="stock released")
+    eventually(_stock_is(micro, product["id"], 10), within=10, what="stock released")
     _assert_invariants(micro, before, [])
     assert micro.checkout([(product["id"], 1)]).status_code == 201
 
@@ -189,5 +181,5 @@ def test_the_same_crash_in_the_monolith_rolls_back_one_transaction(
     # The whole monolith is gone: browsing fails too.
     assert mono.http.get("/products/1").status_code == 503
     saga_stack.runtime.start("monolith")
-    _eventually(_stock_is(mono, product["id"], 10), within=10, what="monolith back, stock 10")
+    eventually(_stock_is(mono, product["id"], 10), within=10, what="monolith back, stock 10")
     _assert_invariants(mono, before, [])
