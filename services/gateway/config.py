@@ -74,7 +74,7 @@ class EdgeSettings(BaseSettings):
     @property
     def served_by(self) -> str:
         """The ``X-Served-By`` value of the edge's own responses."""
-        return f"{self.UNIT}/{self.INSTANCE}"
+        return f"{self.UNIT}/{self.INSTANCE}@v{self.VERSION}"
 
     @property
     def routed_upstreams(self) -> list[str]:

@@ -90,7 +90,8 @@ def create_unit_app(
     app.add_middleware(ChaosMiddleware, chaos=chaos)
     app.add_middleware(
         UnitHeaders,
-        served_by=f"{settings.UNIT}/{settings.instance}",
+        # unit/instance, and the version it runs, so a redeploy shows in every answer.
+        served_by=f"{settings.UNIT}/{settings.instance}@v{settings.VERSION}",
         max_body_bytes=settings.MAX_BODY_BYTES,
     )
     metrics = RequestMetrics(settings.UNIT)

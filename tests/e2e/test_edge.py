@@ -276,7 +276,7 @@ def test_forwards_requests_and_answers_its_own_errors_as_json(
     assert own.json() == {"detail": "Not Found"}
     assert own.headers["content-type"] == "application/json"
     assert own.headers["x-request-id"] == "trace-me-2"
-    assert served_by(own) == "gateway/edge-test"
+    assert served_by(own) == "gateway/edge-test@v1"
     assert client.get(edge + "/productsX").status_code == 404
 
     big = client.post(edge + "/orders", content=b"x" * 1001)
@@ -298,7 +298,7 @@ def test_forwards_requests_and_answers_its_own_errors_as_json(
     assert time.perf_counter() - started < 2.5
 
     health = client.get(edge + "/health")
-    assert served_by(health) == "gateway/edge-test"
+    assert served_by(health) == "gateway/edge-test@v1"
     body = health.json()
     assert body["unit"] == "gateway" and body["instance"] == "edge-test"
     assert body["version"] == "1"

@@ -73,7 +73,7 @@ def test_settings_defaults_are_the_gateway_table(monkeypatch: pytest.MonkeyPatch
     assert settings.UPSTREAMS == {"catalog": "http://catalog:8000", "orders": "http://orders:8000"}
     assert settings.BALANCE == "least_outstanding"
     assert settings.MAX_BODY_BYTES == 1024 * 1024
-    assert settings.served_by == f"gateway/{settings.INSTANCE}"
+    assert settings.served_by == f"gateway/{settings.INSTANCE}@v1"
 
 
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,7 +83,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWINSHOP_UPSTREAMS", '{"monolith": "list:http://127.0.0.1:1"}')
     monkeypatch.setenv("TWINSHOP_BREAKER_OPEN_SECONDS", "0.5")
     settings = EdgeSettings()
-    assert settings.served_by == "lb/lb-1"
+    assert settings.served_by == f"lb/lb-1@v{settings.VERSION}"
     assert settings.routed_upstreams == ["monolith"]
     assert settings.BREAKER_OPEN_SECONDS == 0.5
 

@@ -217,7 +217,7 @@ def test_an_unexpected_exception_is_a_502_without_a_traceback() -> None:
     assert status == 502
     assert json.loads(body) == {"detail": "bad gateway"}
     assert headers[b"content-type"] == b"application/json"
-    assert headers[b"x-served-by"] == b"gateway/t"
+    assert headers[b"x-served-by"] == b"gateway/t@v1"
     assert b"x-request-id" in headers
 
 
