@@ -22,11 +22,3 @@ def _clean(value: str) -> str:
 
 CleanStr = Annotated[str, AfterValidator(_clean)]
 """A string without control characters or lone surrogates; bound its length with Field."""
-
-
-def is_clean(value: str) -> bool:
-    try:
-        _clean(value)
-    except ValueError:
-        return False
-    return True
