@@ -125,7 +125,7 @@ def uvicorn_cmd(app: str, port: int, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", app,
         "--host", HOST, "--port", str(port),
-        "--no-access-log", "--log-level", "warning", *extra,
+        "--no-access-log", "--no-proxy-headers", "--log-level", "warning", *extra,
     ]  # fmt: skip
 
 
@@ -450,6 +450,20 @@ def rss_kb(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+def uss_kb(pid: int) -> int | None:
+    """Unique set size in kB (private pages: what this process alone holds, i.e. what one
+    more replica of it costs; shared libraries count once per machine). None when gone."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    try:
+        return sum(int(fields[k].split()[0]) for k in ("Private_Clean", "Private_Dirty"))
+    except (KeyError, ValueError):
+        return None
 
 
 def group_cpu_seconds(pgid: int) -> float:

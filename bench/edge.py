@@ -50,7 +50,7 @@ pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    {access_log}
     client_body_temp_path {dir}/client_body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
@@ -100,15 +100,23 @@ def parse_args() -> argparse.Namespace:
         "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator"
     )
     p.add_argument(
-        "--edge-args", default="", help="extra uvicorn options for the edge ('--no-proxy-headers')"
+        "--edge-args", default="", help="extra uvicorn options for the edge (e.g. '--http h11')"
     )
     p.add_argument("--no-nginx", action="store_true", help="skip nginx")
+    p.add_argument(
+        "--access-logs",
+        action="store_true",
+        help="both proxies log every request (nginx access_log, the edge's JSON lines); "
+        "by default neither does, so that they are compared like for like",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     return p.parse_args()
 
 
-def start_nginx(procs: Processes, workdir: Path, upstream_port: int) -> str | None:
+def start_nginx(
+    procs: Processes, workdir: Path, upstream_port: int, *, access_logs: bool
+) -> str | None:
     nginx = shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
     )
@@ -129,6 +137,7 @@ def start_nginx(procs: Processes, workdir: Path, upstream_port: int) -> str | No
             host=HOST,
             port=port,
             upstream_port=upstream_port,
+            access_log=f"access_log {ndir}/access.log;" if access_logs else "access_log off;",
         )
     )
     cmd = [nginx, "-p", str(ndir), "-c", str(conf), "-e", str(ndir / "nginx-error.log")]
@@ -143,9 +152,12 @@ def start_nginx(procs: Processes, workdir: Path, upstream_port: int) -> str | No
     return url
 
 
-def start_edge(procs: Processes, name: str, upstream: str, client: str, extra: list[str]) -> str:
+def start_edge(
+    procs: Processes, name: str, upstream: str, client: str, extra: list[str], *, access_logs: bool
+) -> str:
     port = free_port()
     env = {
+        "TWINSHOP_LOG_REQUESTS": "1" if access_logs else "0",
         "TWINSHOP_UNIT": "gateway",
         "TWINSHOP_INSTANCE": name,
         "TWINSHOP_ROUTES": json.dumps({"/products": "upstream"}),
@@ -187,12 +199,21 @@ def measure(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict[s
         print("load generator: the Python asyncio client (install wrk for better figures)")
     upstream = start_upstream(procs, workdir, args.upstream)
     targets: dict[str, tuple[str, str]] = {"direct": (upstream, "upstream")}
-    if not args.no_nginx and (nginx := start_nginx(procs, workdir, int(upstream.rsplit(":")[-1]))):
+    if not args.no_nginx and (
+        nginx := start_nginx(
+            procs, workdir, int(upstream.rsplit(":")[-1]), access_logs=args.access_logs
+        )
+    ):
         targets["nginx"] = (nginx, "nginx")
     clients = ["httptools", "aiohttp"] if args.client == "both" else [args.client]
     for client in clients:
         name = "edge" if client == "httptools" else f"edge-{client}"
-        targets[name] = (start_edge(procs, name, upstream, client, args.edge_args.split()), name)
+        targets[name] = (
+            start_edge(
+                procs, name, upstream, client, args.edge_args.split(), access_logs=args.access_logs
+            ),
+            name,
+        )
 
     paths = args.paths or (["/products/1"] + (["/products?limit=20"] if args.list else []))
     rows: list[dict[str, Any]] = []

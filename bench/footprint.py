@@ -34,6 +34,7 @@ from _common import (
     machine,
     print_table,
     rss_kb,
+    uss_kb,
     verdict,
     warn_if_busy,
     workspace,
@@ -95,13 +96,16 @@ def one_round(home: Path, args: argparse.Namespace, token: str) -> dict[str, Any
         warm_up(entries, token, args.warm_requests)
         time.sleep(args.settle)
         rss: dict[str, float] = {}
+        uss: dict[str, float] = {}
         for arch in ARCHES:
             for unit in UNITS[arch]:  # type: ignore[index]
                 for i, record in enumerate(runtime.instances(unit.name)):
-                    kb = rss_kb(record["pid"])
+                    kb, private = rss_kb(record["pid"]), uss_kb(record["pid"])
                     name = unit.name if i == 0 else f"{unit.name}#{i}"
                     rss[name] = None if kb is None else kb / 1024  # type: ignore[assignment]
+                    uss[name] = None if private is None else private / 1024  # type: ignore[assignment]
         out["rss_mb"] = rss
+        out["uss_mb"] = uss
     finally:
         runtime.down()
         processes.stop([pid for pid in list(processes._children) if processes.alive(pid)])
@@ -144,10 +148,15 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "max": max(values) if values else None,
             "met": (max(values) < RSS_TARGET_MB) if values else None,
         }
+    uss = {
+        unit: [r.get("uss_mb", {}).get(unit) for r in rounds if r.get("uss_mb", {}).get(unit)]
+        for unit in units
+    }
     ups = [r["up_seconds"] for r in rounds]
     clis = [r.get("cli_up_seconds") for r in rounds if r.get("cli_up_seconds") is not None]
     return {
         "rss_mb": rss,
+        "uss_mb": uss,
         "up_seconds": ups,
         "cli_up_seconds": clis,
         "targets": {
@@ -172,6 +181,11 @@ def report(data: dict[str, Any]) -> None:
         "Idle RSS after warm-up (MB, VmRSS)",
         ["unit", *[f"round {i + 1}" for i in range(n)], "max", f"< {RSS_TARGET_MB:.0f} MB"],
         [[unit, *v["each"], v["max"], verdict(v["met"])] for unit, v in data["rss_mb"].items()],
+    )
+    print_table(
+        "Idle USS after warm-up (MB, private pages: what one more replica costs)",
+        ["unit", *[f"round {i + 1}" for i in range(n)]],
+        [[unit, *values] for unit, values in data.get("uss_mb", {}).items()],
     )
     rows = [["ProcessRuntime.up(micro, mono)", *data["up_seconds"]]]
     if data["cli_up_seconds"]:

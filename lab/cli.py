@@ -53,6 +53,9 @@ def up(
     names = {"micro": "microservices (gateway)", "mono": "monolith (lb)"}
     for name, entry in entries.items():
         table.add_row(names[name], entry)
+    if isinstance(rt, DockerRuntime) and len(entries) == 2:
+        table.add_row("live dashboard", rt.dashboard)
+        table.add_row("locust", f"http://{rt.host}:{rt.locust_port}")
     console.print(table)
     where = (
         f"state and logs in {rt.state.root}"

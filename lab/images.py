@@ -50,7 +50,7 @@ def build(*, offline: bool, force: bool = False) -> None:
     console.print("[bold]→ twinshop images (compose build)[/]")
     parallel = ["--parallel"] if compose_command() == ("docker-compose",) else []
     # One build per image: lb and the secrets job reuse the gateway image.
-    services = ["gateway", "catalog", "orders", "monolith", "locust"]
+    services = ["gateway", "catalog", "orders", "monolith", "locust", "dashboard"]
     compose(DEFAULT_PROJECT, "build", *parallel, *services, env={"DOCKER_BUILDKIT": "0"})
 
 

@@ -17,6 +17,7 @@ IMAGE_EXTRAS = {
     "monolith": "monolith",
     "gateway": "gateway",
     "locust": "loadtest",
+    "dashboard": "dashboard",
 }
 
 

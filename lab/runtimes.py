@@ -42,6 +42,11 @@ def make_runtime(
         return ProcessRuntime(StateDir.from_env(home), host=host, edge_ports=ports, supervise=True)
     if runtime == "docker":
         project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
-        locust_port = int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089))
-        return DockerRuntime(project=project, host=host, edge_ports=ports, locust_port=locust_port)
+        return DockerRuntime(
+            project=project,
+            host=host,
+            edge_ports=ports,
+            locust_port=int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089)),
+            dashboard_port=int(os.environ.get("TWINSHOP_DASHBOARD_PORT", 8090)),
+        )
     raise LabError(f"--runtime must be process or docker, not {runtime!r}")

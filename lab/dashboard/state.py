@@ -116,6 +116,9 @@ class Snapshot:
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._http.close()
+        close_runtime = getattr(self.runtime, "close", None)
+        if callable(close_runtime):
+            close_runtime()
 
     def compute(self) -> dict[str, Any]:
         """One fresh state: the status and both edges' metrics, fetched in parallel."""
@@ -146,7 +149,9 @@ class Snapshot:
                 {
                     "arch": arch,
                     "title": TITLES[arch],
-                    "entry": body.get("entry"),
+                    # a runtime may print another address than the one scraped (in compose,
+                    # the host's published port rather than the edge's service name)
+                    "entry": body.get("shown_entry") or body.get("entry"),
                     "running": bool(body),
                     "edge": EDGE_OF[arch],
                     "units": units,

@@ -69,6 +69,7 @@ class DockerRuntime:
     host: str = "127.0.0.1"
     edge_ports: dict[Arch, int] = field(default_factory=lambda: {"micro": 8080, "mono": 8081})
     locust_port: int = 8089
+    dashboard_port: int = 8090
     name: str = "docker"
 
     def compose(self, *args: str, env: dict[str, str] | None = None) -> None:
@@ -77,6 +78,7 @@ class DockerRuntime:
             "TWINSHOP_GATEWAY_PORT": str(self.edge_ports["micro"]),
             "TWINSHOP_LB_PORT": str(self.edge_ports["mono"]),
             "TWINSHOP_LOCUST_PORT": str(self.locust_port),
+            "TWINSHOP_DASHBOARD_PORT": str(self.dashboard_port),
             "TWINSHOP_BIND": self.host,
             **(env or {}),
         }
@@ -85,10 +87,15 @@ class DockerRuntime:
     def up(self, arches: tuple[Arch, ...], *, timeout: float = 180.0) -> dict[Arch, str]:
         services = [s for arch in arches for s in self._services(arch)]
         if set(arches) == {"micro", "mono"}:
-            services.append("locust")
+            services += ["locust", "dashboard"]
         self.compose("up", "-d", "--no-recreate", *services)
         self.wait_healthy([s for s in services if s != "locust"], timeout=timeout)
         return {arch: self._entry(arch) for arch in arches}
+
+    @property
+    def dashboard(self) -> str:
+        """The compose stack's own dashboard (a service; up with both architectures)."""
+        return f"http://{self.host}:{self.dashboard_port}"
 
     def down(self, *, volumes: bool = False) -> int:
         running = len(self._containers())
@@ -128,6 +135,7 @@ class DockerRuntime:
         for container in stopped:
             container.start()
         self.wait_healthy([unit], timeout=timeout)
+        self.wait_edges_see(unit)
         return len(stopped)
 
     def scale(self, unit: str, replicas: int, *, timeout: float = 120.0) -> tuple[int, int]:
@@ -182,6 +190,7 @@ class DockerRuntime:
         if len(running) == 1:
             self.compose("up", "-d", "--no-deps", "--force-recreate", unit, env=env)
             self.wait_healthy([unit], timeout=timeout)
+            self.wait_edges_see(unit)
             mode = "restart"
         else:
             count = len(running)
@@ -204,6 +213,27 @@ class DockerRuntime:
             "mode": mode,
             "seconds": round(time.monotonic() - started, 2),
         }
+
+    def wait_edges_see(self, unit: str, *, timeout: float = 15.0) -> None:
+        """Return once every edge in front of ``unit`` has a usable replica of it: the edge
+        re-resolves names every second, and after an outage its breaker may still be open
+        for a moment. Docker's "healthy" alone does not mean the entry answers yet.
+        An edge that does not answer is not waited for (it may be down on purpose)."""
+        import httpx
+
+        arch = unit_named(unit).arch  # one edge per architecture, at its entry
+        if not any(u.edge and unit in u.routes.values() for u in UNITS[arch]):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                body = httpx.get(self._entry(arch) + "/health", timeout=2).json()
+            except (httpx.HTTPError, ValueError):
+                return
+            seen = (body.get("upstreams") or {}).get(unit) or {}
+            if seen.get("healthy", 0) >= 1 and seen.get("breaker") != "open":
+                return
+            time.sleep(0.2)
 
     def chaos(self, unit: str, **toggles: Any) -> list[dict[str, Any]]:
         """Set fault toggles on every running container of a unit, from inside each one

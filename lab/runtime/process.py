@@ -548,7 +548,7 @@ class ProcessRuntime:
         cmd = [
             sys.executable, "-m", "uvicorn", unit.app,
             "--host", self.host, "--port", str(port),
-            "--no-access-log", "--timeout-graceful-shutdown", "5",
+            "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "5",
         ]  # fmt: skip
         extra = (state.get("unit_env") or {}).get(unit.name, {})
         env = self._env(unit, token=token, version=version, extra=extra)

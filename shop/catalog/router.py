@@ -15,6 +15,7 @@ from shop.catalog.schemas import ProductCreate, ProductPage, ProductUpdate
 from shop.catalog.sql import CatalogUnitOfWork
 from shop.kernel.admin import ADMIN_SECURITY, admin_route_class
 from shop.kernel.app import Error
+from shop.kernel.reads import Reads
 from shop.kernel.text import CleanStr
 
 MAX_OFFSET = 1_000_000_000
@@ -46,22 +47,29 @@ def products_router(engine: Engine, *, admin_token: str) -> APIRouter:
         prefix="/products", tags=["catalog"], route_class=admin_route_class(admin_token)
     )
     both = APIRouter()
+    reads = Reads(engine)
 
-    @router.get("")
-    def list_products(q: Search = None, limit: Limit = 20, offset: Offset = 0) -> ProductPage:
-        """Products sorted by id; ``q`` matches a part of the name, any case."""
+    def search(q: str | None, limit: int, offset: int) -> ProductPage:
         with CatalogUnitOfWork(engine, write=False) as uow:
             items, total = uow.products.search(q=q, limit=limit, offset=offset)
         return ProductPage(items=[_out(p) for p in items], total=total)
 
-    @router.get("/{product_id}", response_model=ProductOut, responses=NOT_FOUND)
-    def get_product(product_id: int) -> Any:
-        """One product."""
+    def one(product_id: int) -> Any:
         with CatalogUnitOfWork(engine, write=False) as uow:
             try:
                 return _out(services.get_product(uow, product_id))
             except ProductNotFound as exc:
                 return _not_found(exc)
+
+    @router.get("")
+    async def list_products(q: Search = None, limit: Limit = 20, offset: Offset = 0) -> ProductPage:
+        """Products sorted by id; ``q`` matches a part of the name, any case."""
+        return await reads.run(search, q, limit, offset)
+
+    @router.get("/{product_id}", response_model=ProductOut, responses=NOT_FOUND)
+    async def get_product(product_id: int) -> Any:
+        """One product."""
+        return await reads.run(one, product_id)
 
     @admin.post(
         "",

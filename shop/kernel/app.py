@@ -54,7 +54,7 @@ def health_router(settings: UnitSettings, ready: Callable[[], bool]) -> APIRoute
     )
 
     @router.get("/health")
-    def get_health() -> Health:
+    async def get_health() -> Health:
         """Is this process up? (It answers without touching the database.)"""
         return health
 

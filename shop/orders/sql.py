@@ -75,21 +75,40 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# The checkout's statements, built once (see shop/catalog/sql.py).
+_ADD_ORDER = insert(orders)
+_ADD_LINES = insert(order_lines)
+_MOVE = (
+    update(orders)
+    .where(orders.c.id == bindparam("oid"), orders.c.status == bindparam("from_"))
+    .values(status=bindparam("to"))
+)
+_PRICE_LINE = (
+    update(order_lines)
+    .where(
+        order_lines.c.order_id == bindparam("oid"),
+        order_lines.c.product_id == bindparam("pid"),
+    )
+    .values(unit_price_cents=bindparam("price"))
+)
+
+
 class SqlOrderRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def add(self, order: Order) -> None:
         self.conn.execute(
-            insert(orders).values(
-                id=order.id,
-                customer=order.customer,
-                status=order.status,
-                created_at=_stamp(order.created_at),
-            )
+            _ADD_ORDER,
+            {
+                "id": order.id,
+                "customer": order.customer,
+                "status": order.status,
+                "created_at": _stamp(order.created_at),
+            },
         )
         self.conn.execute(
-            insert(order_lines),
+            _ADD_LINES,
             [
                 {
                     "order_id": order.id,
@@ -109,23 +128,14 @@ class SqlOrderRepository:
         return self._orders([row])[0]
 
     def move(self, order_id: str, *, from_: Status, to: Status) -> bool:
-        result = self.conn.execute(
-            update(orders)
-            .where(orders.c.id == order_id, orders.c.status == from_)
-            .values(status=to)
-        )
+        result = self.conn.execute(_MOVE, {"oid": order_id, "from_": from_, "to": to})
         return result.rowcount == 1
 
     def confirm(self, order_id: str, priced: Sequence[OrderLine]) -> bool:
         if not self.move(order_id, from_="pending", to="confirmed"):
             return False
         self.conn.execute(
-            update(order_lines)
-            .where(
-                order_lines.c.order_id == bindparam("oid"),
-                order_lines.c.product_id == bindparam("pid"),
-            )
-            .values(unit_price_cents=bindparam("price")),
+            _PRICE_LINE,
             [
                 {"oid": order_id, "pid": line.product_id, "price": line.unit_price_cents}
                 for line in priced

@@ -52,6 +52,7 @@ def docker_runtime() -> Iterator[DockerRuntime]:
         project=f"twinshop-test-{uuid.uuid4().hex[:8]}",
         edge_ports={"micro": free_port(), "mono": free_port()},
         locust_port=free_port(),
+        dashboard_port=free_port(),
     )
     try:
         runtime.up(("micro", "mono"), timeout=240)

@@ -99,7 +99,7 @@ def test_a_crashed_orders_leaves_browsing_up_and_comes_back_by_itself(
     eventually(invariants_hold, within=60, what="invariants hold after the crash")
 
 
-def test_only_the_edges_and_locust_are_published_on_loopback(
+def test_only_the_edges_locust_and_the_dashboard_are_published_on_loopback(
     docker_runtime: DockerRuntime,
 ) -> None:
     published: dict[str, set[tuple[str, str]]] = {}
@@ -112,6 +112,7 @@ def test_only_the_edges_and_locust_are_published_on_loopback(
         "gateway": {("127.0.0.1", str(docker_runtime.edge_ports["micro"]))},
         "lb": {("127.0.0.1", str(docker_runtime.edge_ports["mono"]))},
         "locust": {("127.0.0.1", str(docker_runtime.locust_port))},
+        "dashboard": {("127.0.0.1", str(docker_runtime.dashboard_port))},
     }
     assert published == expected
 
