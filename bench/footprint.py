@@ -148,10 +148,7 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "max": max(values) if values else None,
             "met": (max(values) < RSS_TARGET_MB) if values else None,
         }
-    uss = {
-        unit: [r.get("uss_mb", {}).get(unit) for r in rounds if r.get("uss_mb", {}).get(unit)]
-        for unit in units
-    }
+    uss = {unit: [r.get("uss_mb", {}).get(unit) for r in rounds] for unit in units}
     ups = [r["up_seconds"] for r in rounds]
     clis = [r.get("cli_up_seconds") for r in rounds if r.get("cli_up_seconds") is not None]
     return {

@@ -4,7 +4,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import Api, Stack, running_stack, stack_from_env
+# Shared browser checks live outside test modules: let pytest explain their asserts too.
+pytest.register_assert_rewrite("tests.dashboard_page")
+
+from tests.support import Api, Stack, running_stack, stack_from_env  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -116,33 +116,40 @@ def killed_and_restarted(page: Any, runtime: Any, *, name: str = "dashboard") ->
     page.wait_for_selector(unit_box(page, "micro", "orders", healthy=True), timeout=10_000)
     ARTIFACTS.mkdir(exist_ok=True)
 
-    runtime.kill("orders")
-    killed = time.monotonic()
-    page.wait_for_selector(unit_box(page, "micro", "orders", healthy=False), timeout=3_000)
-    shown_down = time.monotonic() - killed
-    assert page.locator(unit_box(page, "micro", "orders")).get_attribute("data-state") == "down"
-    for arch, unit in UNITS:  # only orders went down
-        if unit != "orders":
-            assert page.locator(unit_box(page, arch, unit)).get_attribute("data-healthy") == "true"
-    state = httpx.get(page.url.rstrip("/") + "/api/state").json()
-    if all(a["metrics"]["available"] for a in state["architectures"]):
-        # the edges count: browsing goes on on both, checkout fails behind the gateway only
-        page.wait_for_function(
-            """() => {
-              const cell = (a, g, m) => document.querySelector(
-                `td[data-arch="${a}"][data-group="${g}"][data-metric="${m}"]`).textContent;
-              return parseFloat(cell("micro", "checkout", "error_rate")) > 50
-                && parseFloat(cell("micro", "browse", "rps")) > 0
-                && parseFloat(cell("mono", "browse", "rps")) > 0;
-            }""",
-            timeout=8_000,
-        )
-        assert figure(page, "mono", "checkout", "error_rate") in ("0.0 %", "—")
-    else:  # no /metrics at the edges: the page says so instead of guessing
-        assert figure(page, "micro", "browse", "rps") == "—"
-    page.screenshot(path=str(ARTIFACTS / f"{name}-orders-down.png"))
+    restarted = False
+    try:
+        runtime.kill("orders")
+        killed = time.monotonic()
+        page.wait_for_selector(unit_box(page, "micro", "orders", healthy=False), timeout=3_000)
+        shown_down = time.monotonic() - killed
+        assert page.locator(unit_box(page, "micro", "orders")).get_attribute("data-state") == "down"
+        for arch, unit in UNITS:  # only orders went down
+            if unit != "orders":
+                box = page.locator(unit_box(page, arch, unit))
+                assert box.get_attribute("data-healthy") == "true"
+        state = httpx.get(page.url.rstrip("/") + "/api/state").json()
+        if all(a["metrics"]["available"] for a in state["architectures"]):
+            # the edges count: browsing goes on on both, checkout fails behind the gateway only
+            page.wait_for_function(
+                """() => {
+                  const cell = (a, g, m) => document.querySelector(
+                    `td[data-arch="${a}"][data-group="${g}"][data-metric="${m}"]`).textContent;
+                  return parseFloat(cell("micro", "checkout", "error_rate")) > 50
+                    && parseFloat(cell("micro", "browse", "rps")) > 0
+                    && parseFloat(cell("mono", "browse", "rps")) > 0;
+                }""",
+                timeout=8_000,
+            )
+            assert figure(page, "mono", "checkout", "error_rate") in ("0.0 %", "—")
+        else:  # no /metrics at the edges: the page says so instead of guessing
+            assert figure(page, "micro", "browse", "rps") == "—"
+        page.screenshot(path=str(ARTIFACTS / f"{name}-orders-down.png"))
 
-    runtime.start("orders")
+        runtime.start("orders")
+        restarted = True
+    finally:
+        if not restarted:  # leave the (possibly shared) stack as we found it
+            runtime.start("orders")
     started = time.monotonic()
     page.wait_for_selector(unit_box(page, "micro", "orders", healthy=True), timeout=3_000)
     shown_up = time.monotonic() - started

@@ -21,7 +21,7 @@ import json
 import os
 import socket
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import httpx
@@ -31,6 +31,11 @@ from lab.topology import EDGE_OF, UNITS
 PORT = 8000
 """Every unit and edge listens on 8000 inside the stack."""
 PROBE_TIMEOUT = 1.0
+DNS_DEADLINE = 1.0
+"""How long a status waits for one name. A name Docker does not know (a killed unit) is
+passed on to the host's DNS servers, which may be slow or unreachable in a workshop room;
+past the deadline the unit counts as not resolving, and that lookup is not repeated until
+it has finished."""
 
 Resolver = Callable[[str], list[str]]
 """A service name -> the addresses of its running replicas."""
@@ -42,7 +47,7 @@ def resolve(name: str) -> list[str]:
     """Every address Docker's DNS gives for a service name, in a stable order."""
     try:
         found = socket.getaddrinfo(name, PORT, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError):  # gaierror is an OSError
         return []
     return sorted({str(info[4][0]) for info in found})
 
@@ -97,12 +102,14 @@ class NetworkView:
         self._own_prober = prober is None
         self.prober: Prober = prober or HealthProber()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+        self._dns = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
+        self._lookups: dict[str, Future[list[str]]] = {}
         self._last: dict[str, list[dict[str, Any]]] = {}
         """unit -> the replicas it had when it last resolved (shown unhealthy once it stops)."""
 
     def status(self) -> dict[str, Any]:
         names = [unit.name for units in UNITS.values() for unit in units]
-        addresses = dict(zip(names, self._pool.map(self.resolver, names), strict=True))
+        addresses = self._resolve_all(names)
         urls = [url_of(a) for name in names for a in addresses[name]]
         probes = dict(zip(urls, self._pool.map(self.prober, urls), strict=True))
         out: dict[str, Any] = {"runtime": self.name, "architectures": {}}
@@ -117,6 +124,19 @@ class NetworkView:
             }
         return out
 
+    def _resolve_all(self, names: list[str]) -> dict[str, list[str]]:
+        """Every name's addresses, waiting at most ``DNS_DEADLINE`` in all; at most one
+        lookup per name is in flight, so a hanging one cannot pile up threads."""
+        for name in names:
+            if name not in self._lookups or self._lookups[name].done():
+                self._lookups[name] = self._dns.submit(self.resolver, name)
+        wait([self._lookups[n] for n in names], timeout=DNS_DEADLINE)
+        out: dict[str, list[str]] = {}
+        for name in names:
+            job = self._lookups[name]
+            out[name] = job.result() if job.done() and not job.exception() else []
+        return out
+
     def _replicas(
         self, unit: str, addresses: list[str], probes: dict[str, dict[str, Any]]
     ) -> list[dict[str, Any]]:
@@ -128,6 +148,7 @@ class NetworkView:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self._dns.shutdown(wait=False)
         if self._own_prober and isinstance(self.prober, HealthProber):
             self.prober.close()
 
@@ -143,7 +164,11 @@ def shown_entries_from_env() -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         return {}
-    return {str(k): str(v) for k, v in value.items()}
+    # Bound to every interface (TWINSHOP_BIND=0.0.0.0): this machine reaches it on loopback.
+    return {
+        str(k): str(v).replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:")
+        for k, v in value.items()
+    }
 
 
 def create_app() -> Any:

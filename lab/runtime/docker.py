@@ -230,6 +230,8 @@ class DockerRuntime:
                 body = httpx.get(self._entry(arch) + "/health", timeout=2).json()
             except (httpx.HTTPError, ValueError):
                 return
+            if not isinstance(body, dict):
+                return
             seen = (body.get("upstreams") or {}).get(unit) or {}
             if seen.get("healthy", 0) >= 1 and seen.get("breaker") != "open":
                 return

@@ -30,8 +30,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
+            # More connections than the thread pool has workers (40): a read that runs on
+            # the event loop (shop/kernel/reads.py) never waits for a free connection.
             pool_size=20,
-            max_overflow=20,
+            max_overflow=24,
         )
         _sqlite_locking(engine)
         return engine

@@ -5,6 +5,7 @@ browser."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from lab.runtime.docker import DockerRuntime
 from tests.dashboard_page import (
@@ -16,6 +17,8 @@ from tests.dashboard_page import (
     shows_both_architectures_healthy,
 )
 from tests.support import eventually
+
+pytestmark = pytest.mark.docker
 
 
 def test_the_compose_dashboard_lists_every_unit_with_the_published_entries(

@@ -29,8 +29,18 @@ class FakeNetwork:
         return {"instance": f"i-{address}", "version": "1", "healthy": address not in self.sick}
 
 
+VIEWS: list[NetworkView] = []
+
+
 def view(network: FakeNetwork, **kwargs: Any) -> NetworkView:
-    return NetworkView(resolver=network.resolve, prober=network.probe, **kwargs)
+    made = NetworkView(resolver=network.resolve, prober=network.probe, **kwargs)
+    VIEWS.append(made)
+    return made
+
+
+def teardown_function() -> None:
+    while VIEWS:
+        VIEWS.pop().close()
 
 
 def test_every_unit_and_replica_of_both_architectures_is_listed() -> None:
@@ -88,5 +98,32 @@ def test_the_page_shows_the_published_address_but_scrapes_the_service() -> None:
 def test_shown_entries_come_from_a_json_environment_variable(monkeypatch: Any) -> None:
     monkeypatch.setenv("TWINSHOP_DASHBOARD_ENTRIES", '{"micro": "http://127.0.0.1:8080"}')
     assert shown_entries_from_env() == {"micro": "http://127.0.0.1:8080"}
+    monkeypatch.setenv("TWINSHOP_DASHBOARD_ENTRIES", '{"mono": "http://0.0.0.0:8081"}')
+    assert shown_entries_from_env() == {"mono": "http://127.0.0.1:8081"}
     monkeypatch.setenv("TWINSHOP_DASHBOARD_ENTRIES", "not json")
     assert shown_entries_from_env() == {}
+
+
+def test_a_hanging_lookup_counts_as_not_resolving_and_is_not_repeated() -> None:
+    import threading
+
+    network = FakeNetwork(ALL_UP)
+    release = threading.Event()
+    calls: list[str] = []
+
+    def resolver(name: str) -> list[str]:
+        calls.append(name)
+        if name == "orders":
+            release.wait(10)  # the host's DNS does not answer
+            return []
+        return network.resolve(name)
+
+    shop = NetworkView(resolver=resolver, prober=network.probe)
+    try:
+        units = shop.status()["architectures"]["micro"]["units"]
+        assert units["orders"] == [] and len(units["catalog"]) == 2
+        shop.status()
+        assert calls.count("orders") == 1  # still in flight: not asked again
+    finally:
+        release.set()
+        shop.close()
