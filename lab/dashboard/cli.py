@@ -44,16 +44,16 @@ def dashboard_command(
     from lab.dashboard.app import create_app
 
     rt = make_runtime(runtime, home)
-    if runtime == "docker" and port == getattr(rt, "dashboard_port", None):
-        try:
-            check_port(host, port)
-        except LabError:
-            raise LabError(
-                f"port {port} is in use: the compose stack serves its own dashboard there "
-                f"(open http://127.0.0.1:{port}); to run this one too, pick another port "
-                "(twinshop dashboard --runtime docker --port N)"
-            ) from None
-    check_port(host, port)
+    try:
+        check_port(host, port)
+    except LabError:
+        if port != getattr(rt, "dashboard_port", None):  # only the docker runtime has one
+            raise
+        raise LabError(
+            f"port {port} is in use: the compose stack serves its own dashboard there "
+            f"(open http://127.0.0.1:{port}); to run this one too, pick another port "
+            "(twinshop dashboard --runtime docker --port N)"
+        ) from None
     app = create_app(rt)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(

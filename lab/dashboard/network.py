@@ -22,15 +22,16 @@ import os
 import socket
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
 from typing import Any
 
 import httpx
 
+from lab import health
 from lab.topology import EDGE_OF, UNITS
 
 PORT = 8000
 """Every unit and edge listens on 8000 inside the stack."""
-PROBE_TIMEOUT = 1.0
 DNS_DEADLINE = 1.0
 """How long a status waits for one name. A name Docker does not know (a killed unit) is
 passed on to the host's DNS servers, which may be slow or unreachable in a workshop room;
@@ -50,30 +51,6 @@ def resolve(name: str) -> list[str]:
     except (OSError, UnicodeError):  # gaierror is an OSError
         return []
     return sorted({str(info[4][0]) for info in found})
-
-
-class HealthProber:
-    """GET ``/health`` of one replica; anything but a 200 with a JSON body is unhealthy."""
-
-    def __init__(self, timeout: float = PROBE_TIMEOUT) -> None:
-        self._http = httpx.Client(timeout=timeout)
-
-    def __call__(self, url: str) -> dict[str, Any]:
-        try:
-            response = self._http.get(url + "/health")
-            body = response.json()
-        except (httpx.HTTPError, ValueError):
-            return {"instance": None, "version": None, "healthy": False}
-        if not isinstance(body, dict):
-            body = {}
-        return {
-            "instance": body.get("instance"),
-            "version": body.get("version"),
-            "healthy": response.status_code == 200,
-        }
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def url_of(address: str) -> str:
@@ -99,8 +76,8 @@ class NetworkView:
     ) -> None:
         self.shown = shown or {}
         self.resolver = resolver
-        self._own_prober = prober is None
-        self.prober: Prober = prober or HealthProber()
+        self._http = httpx.Client()
+        self.prober: Prober = prober or partial(health.probe, client=self._http)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self._dns = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
         self._lookups: dict[str, Future[list[str]]] = {}
@@ -149,8 +126,7 @@ class NetworkView:
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._dns.shutdown(wait=False)
-        if self._own_prober and isinstance(self.prober, HealthProber):
-            self.prober.close()
+        self._http.close()
 
 
 def shown_entries_from_env() -> dict[str, str]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from lab import health
 from lab.errors import LabError
 from lab.runtime import processes
 from lab.state import StateDir
@@ -599,17 +600,8 @@ class ProcessRuntime:
         self.state.write_replicas(arch, unit, urls)
 
     def _probe(self, record: dict[str, Any]) -> dict[str, Any]:
-        out = {"instance": None, "url": record["url"], "healthy": False, "version": None}
-        try:
-            response = httpx.get(record["url"] + "/health", timeout=1.0)
-            body = response.json()
-            out.update(
-                instance=body.get("instance"),
-                healthy=response.status_code == 200,
-                version=body.get("version"),
-            )
-        except (httpx.HTTPError, ValueError):
-            pass
+        out: dict[str, Any] = {"instance": None, "url": record["url"]}
+        out.update(health.probe(record["url"]))
         return out
 
     def _running(self, state: dict[str, Any], arch: str) -> bool:

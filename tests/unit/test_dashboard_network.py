@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 from lab.dashboard.network import NetworkView, shown_entries_from_env, url_of
 from lab.dashboard.state import unit_view
@@ -29,21 +32,24 @@ class FakeNetwork:
         return {"instance": f"i-{address}", "version": "1", "healthy": address not in self.sick}
 
 
-VIEWS: list[NetworkView] = []
+MakeView = Callable[..., NetworkView]
 
 
-def view(network: FakeNetwork, **kwargs: Any) -> NetworkView:
-    made = NetworkView(resolver=network.resolve, prober=network.probe, **kwargs)
-    VIEWS.append(made)
-    return made
+@pytest.fixture
+def view() -> Iterator[MakeView]:
+    """``view(network, **kwargs)``: a NetworkView over the fakes, closed after the test."""
+    made: list[NetworkView] = []
+
+    def make(network: FakeNetwork, **kwargs: Any) -> NetworkView:
+        made.append(NetworkView(resolver=network.resolve, prober=network.probe, **kwargs))
+        return made[-1]
+
+    yield make
+    for one in made:
+        one.close()
 
 
-def teardown_function() -> None:
-    while VIEWS:
-        VIEWS.pop().close()
-
-
-def test_every_unit_and_replica_of_both_architectures_is_listed() -> None:
+def test_every_unit_and_replica_of_both_architectures_is_listed(view: MakeView) -> None:
     status = view(FakeNetwork(ALL_UP)).status()
     assert status["runtime"] == "compose"
     micro = status["architectures"]["micro"]
@@ -53,7 +59,7 @@ def test_every_unit_and_replica_of_both_architectures_is_listed() -> None:
     assert set(status["architectures"]["mono"]["units"]) == {"lb", "monolith"}
 
 
-def test_a_killed_unit_keeps_its_last_replicas_shown_unhealthy() -> None:
+def test_a_killed_unit_keeps_its_last_replicas_shown_unhealthy(view: MakeView) -> None:
     network = FakeNetwork(ALL_UP)
     shop = view(network)
     shop.status()
@@ -69,26 +75,26 @@ def test_a_killed_unit_keeps_its_last_replicas_shown_unhealthy() -> None:
     assert [(r["instance"], r["healthy"]) for r in again] == [("i-10.0.0.9", True)]
 
 
-def test_a_replica_that_fails_its_health_makes_the_unit_degraded() -> None:
+def test_a_replica_that_fails_its_health_makes_the_unit_degraded(view: MakeView) -> None:
     network = FakeNetwork(ALL_UP)
     network.sick.add("10.0.0.4")
     units = view(network).status()["architectures"]["micro"]["units"]
     assert unit_view("catalog", False, units["catalog"])["state"] == "degraded"
 
 
-def test_a_unit_never_seen_is_down_with_no_replicas() -> None:
+def test_a_unit_never_seen_is_down_with_no_replicas(view: MakeView) -> None:
     names = {k: v for k, v in ALL_UP.items() if k != "orders"}
     units = view(FakeNetwork(names)).status()["architectures"]["micro"]["units"]
     assert units["orders"] == []
     assert unit_view("orders", False, [])["state"] == "down"
 
 
-def test_an_architecture_with_nothing_running_is_left_out() -> None:
+def test_an_architecture_with_nothing_running_is_left_out(view: MakeView) -> None:
     names = {k: v for k, v in ALL_UP.items() if k in ("lb", "monolith")}
     assert set(view(FakeNetwork(names)).status()["architectures"]) == {"mono"}
 
 
-def test_the_page_shows_the_published_address_but_scrapes_the_service() -> None:
+def test_the_page_shows_the_published_address_but_scrapes_the_service(view: MakeView) -> None:
     shop = view(FakeNetwork(ALL_UP), shown={"micro": "http://127.0.0.1:8080"})
     micro = shop.status()["architectures"]["micro"]
     assert micro["shown_entry"] == "http://127.0.0.1:8080"
