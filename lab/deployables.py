@@ -44,7 +44,8 @@ def deployable(name: str) -> Deployable:
     for item in DEPLOYABLES:
         if item.name == name:
             return item
-    raise LabError(f"no deployable {name!r}; choose one of: {', '.join(d.name for d in DEPLOYABLES)}")
+    names = ", ".join(d.name for d in DEPLOYABLES)
+    raise LabError(f"no deployable {name!r}; choose one of: {names}")
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -98,7 +99,7 @@ def image_paths(root: Path, item: Deployable) -> list[str]:
     """The Dockerfile itself, then everything it copies into the image."""
     dockerfile = root / item.dockerfile
     if not dockerfile.exists():
-        raise LabError(f"{item.dockerfile} is missing: cannot tell what the {item.name} image holds")
+        raise LabError(f"{item.dockerfile} is missing: cannot tell what {item.name}'s image holds")
     return [item.dockerfile, *copy_list(dockerfile.read_text())]
 
 

@@ -90,9 +90,8 @@ class ImportGraph:
     def _known(self, name: str) -> set[str]:
         """``name`` and its parent packages, as far as they are project modules."""
         parts = name.split(".")
-        return {
-            ".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in self.files
-        }
+        prefixes = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        return {prefix for prefix in prefixes if prefix in self.files}
 
     @staticmethod
     def _absolute(name: str | None, level: int, package: str) -> str:

@@ -65,8 +65,10 @@ def suite(root: Path, item: Deployable, graph: ImportGraph | None = None) -> lis
     kernel alone runs in every pipeline whose image runs that part of the kernel."""
     graph = graph or ImportGraph(root, repo_files(root))
     runs = {f for f in runtime_files(root, item, graph) if f.endswith(".py")}
-    tests = sorted(f for f in graph.files.values()
-                   if f.startswith(UNIT_TESTS) and f.rsplit("/", 1)[-1].startswith("test_"))  # fmt: skip
+    tests = sorted(
+        f for f in graph.files.values()
+        if f.startswith(UNIT_TESTS) and f.rsplit("/", 1)[-1].startswith("test_")
+    )  # fmt: skip
     return [test for test in tests if _subject(graph, test) & runs]
 
 
@@ -81,6 +83,24 @@ def _subject(graph: ImportGraph, test: str) -> set[str]:
     return own or modules
 
 
+def _reached(graph: ImportGraph, test: str) -> set[str]:
+    """The project modules a test imports itself or through ``tests.*`` helpers."""
+    seen: set[str] = set()
+    found: set[str] = set()
+    todo = [test]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for imported in graph.imports(module):
+            if imported.startswith("tests"):
+                todo.append(imported)
+            else:
+                found.add(imported)
+    return found
+
+
 def _quoted(items: list[str], indent: int) -> str:
     pad = " " * indent
     return "\n".join(f"{pad}- {json.dumps(item)}" for item in items)
@@ -91,10 +111,10 @@ def workflow(root: Path, name: str) -> str:
     item = deployable(name)
     paths = [*trigger_paths(root, item), workflow_path(name), *CONTRACTS.get(name, [])]
     runs = ", ".join(f"{arch}: {' '.join(units)}" for arch, units in item.units.items())
+    contracts = " and the contracts its consumers expect of it" if name in CONTRACTS else ""
     return f"""{HEADER} from {item.dockerfile}: do not edit.
 # The {name} pipeline: triggered only by what the {name} image contains (its Dockerfile's copy
-# list){" and the contracts its consumers expect of it" if name in CONTRACTS else ""}; runs {name}'s \
-tests, then builds the image.
+# list){contracts}; runs {name}'s tests, then builds the image.
 # Units run from this image: {runs or "tooling, shared by both architectures"}.
 name: {name}
 on:
