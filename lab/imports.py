@@ -12,12 +12,13 @@ SKIP = (".git", ".venv", "venv", "node_modules", "__pycache__", "results", ".twi
 
 
 def repo_files(root: Path) -> list[str]:
-    """Every file of the repository: ``git ls-files`` where git knows the folder, else a
-    walk of the folder (without virtual environments, caches and results)."""
+    """Every file of the repository (tracked, or new and not ignored) where git knows the
+    folder, else a walk of it (without virtual environments, caches and results)."""
     try:
         listed = subprocess.run(
-            ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=False, timeout=30
-        )
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=root, capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
         if listed.returncode == 0 and listed.stdout.strip():
             return [line for line in listed.stdout.splitlines() if (root / line).is_file()]
     except (OSError, subprocess.TimeoutExpired):

@@ -34,8 +34,10 @@ CONTRACTS = {"catalog": ["services/orders/contracts/**"]}
 
 def trigger_paths(root: Path, item: Deployable) -> list[str]:
     """What the image contains, as GitHub path filters (a folder ``X`` becomes ``X/**``)."""
-    return [f"{path.rstrip('/')}/**" if (root / path).is_dir() else path
-            for path in image_paths(root, item)]  # fmt: skip
+    return [
+        f"{path.rstrip('/')}/**" if (root / path).is_dir() else path
+        for path in image_paths(root, item)
+    ]
 
 
 def workflow_path(name: str) -> str:
@@ -66,9 +68,10 @@ def suite(root: Path, item: Deployable, graph: ImportGraph | None = None) -> lis
     graph = graph or ImportGraph(root, repo_files(root))
     runs = {f for f in runtime_files(root, item, graph) if f.endswith(".py")}
     tests = sorted(
-        f for f in graph.files.values()
+        f
+        for f in graph.files.values()
         if f.startswith(UNIT_TESTS) and f.rsplit("/", 1)[-1].startswith("test_")
-    )  # fmt: skip
+    )
     return [test for test in tests if _subject(graph, test) & runs]
 
 
@@ -205,8 +208,11 @@ def write(root: Path) -> list[str]:
 def stale(root: Path) -> list[str]:
     """Workflows that differ from what the Dockerfiles say, or are no longer generated."""
     want = generated(root)
-    problems = [path for path, text in want.items()
-                if not (root / path).exists() or (root / path).read_text() != text]  # fmt: skip
+    problems = [
+        path
+        for path, text in want.items()
+        if not (root / path).exists() or (root / path).read_text() != text
+    ]
     folder = root / WORKFLOWS
     for existing in sorted(folder.glob("*.yml")) if folder.exists() else []:
         relative = f"{WORKFLOWS}/{existing.name}"
