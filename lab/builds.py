@@ -35,10 +35,9 @@ def _docker(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[st
     )
 
 
-def _base_args(root: Path) -> list[str]:
+def _base_args() -> list[str]:
     """Build on the offline base when `twinshop images build --offline` made one."""
-    env = root / ".env"
-    if env.exists() and PYTHON_BASE in env.read_text():
+    if _docker("image", "inspect", PYTHON_BASE, timeout=30).returncode == 0:
         return ["--build-arg", f"PYTHON_IMAGE={PYTHON_BASE}"]
     return []
 
@@ -71,6 +70,7 @@ def build_times(root: Path, layout: Layout) -> dict[str, dict[str, Any]]:
     except (OSError, subprocess.TimeoutExpired):
         return {"error": {"detail": "no Docker engine here"}}
     results: dict[str, dict[str, Any]] = {}
+    base = _base_args()
     with tempfile.TemporaryDirectory(prefix="twinshop-teams-") as tmp:
         context = Path(tmp)
         _copy(root, layout.files, context)
@@ -88,7 +88,7 @@ def build_times(root: Path, layout: Layout) -> dict[str, dict[str, Any]]:
                     "-t",
                     tag,
                     *extra,
-                    *_base_args(root),
+                    *base,
                     str(context),
                 )
                 if done.returncode != 0:
