@@ -22,6 +22,7 @@ class Impact:
     suites: list[str] = field(default_factory=list)  # the pipelines' test suites run
     test_files: int = 0
     teams: list[str] = field(default_factory=list)  # review + release approvals
+    lines: int = 0  # lines of Python the redeployed units run (what a redeploy puts at risk)
     test_seconds: float | None = None  # None: not measured
 
 
@@ -36,6 +37,7 @@ class Layout:
     runs: dict[str, set[str]]  # deployable -> files it runs (import closure + non-Python)
     suites: dict[str, list[str]]  # deployable -> unit test files of its pipeline
     release: dict[str, set[str]]  # deployable -> teams that must agree to ship it
+    lines: dict[str, int] = field(default_factory=dict)  # deployable -> lines of Python it runs
     suite_seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -52,6 +54,7 @@ class Layout:
             images=images,
             runs=runs,
             suites={d.name: suite(root, d, graph) for d in DEPLOYABLES},
+            lines={name: _lines(root, files) for name, files in runs.items()},
             release={
                 d.name: codeowners.release_teams(
                     rules, [f for f in files if contains(images[d.name], f)]
@@ -82,6 +85,7 @@ class Layout:
             suites=suites,
             test_files=sum(len(self.suites[s]) for s in suites),
             teams=sorted(teams),
+            lines=sum(self.lines[d.name] for d in redeployed),
             test_seconds=round(sum(self.suite_seconds[s] for s in suites), 2)
             if measured and self.suite_seconds
             else None,
@@ -107,3 +111,13 @@ class Layout:
                 if f.endswith(".py")
             }
         )
+
+
+def _lines(root: Path, files: Iterable[str]) -> int:
+    """Non-blank lines of the Python files among ``files``."""
+    total = 0
+    for name in files:
+        if name.endswith(".py"):
+            text = (root / name).read_text(errors="replace")
+            total += sum(1 for line in text.splitlines() if line.strip())
+    return total

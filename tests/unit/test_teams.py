@@ -43,6 +43,7 @@ def test_a_catalog_change_needs_one_team_in_micro_and_every_team_in_the_monolith
     assert (mono.images, mono.units) == (["monolith"], ["monolith"])
     assert mono.teams == [CATALOG, ORDERS, PLATFORM]
     assert micro.test_files < mono.test_files
+    assert 0 < micro.lines < mono.lines  # a catalog redeploy puts less code at risk
 
 
 def test_a_kernel_change_reaches_every_service_that_runs_it(layout: Layout) -> None:
