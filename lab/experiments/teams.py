@@ -198,14 +198,17 @@ def _mean(summary: dict[str, Any], arch: str, metric: str) -> float | None:
     return None if found is None else found["mean"]
 
 
-def _compare(what: str, micro: float | None, mono: float | None, *, fewer_is: str) -> str:
-    """One clause of a verdict from two means."""
+def _compare(
+    what: str, micro: float | None, mono: float | None, *, fewer_is: str, unit: str = ""
+) -> str:
+    """One clause of a verdict from two means (within 5 %: no clear difference)."""
     if micro is None or mono is None:
         return f"{what}: not measured"
-    if abs(micro - mono) < 0.05 * max(micro, mono, 1e-9):
-        return f"{what}: no clear difference ({micro:g} vs {mono:g} per change)"
+    figures = f"mean {micro:g}{unit} vs {mono:g}{unit} per change"
+    if abs(micro - mono) <= 0.05 * max(micro, mono, 1e-9):
+        return f"{what}: no clear difference ({figures})"
     winner = "microservices" if micro < mono else "monolith"
-    return f"{what}: {winner} {fewer_is} ({micro:g} vs {mono:g} per change)"
+    return f"{what}: {winner} {fewer_is} ({figures})"
 
 
 def _kernel(data: dict[str, Any]) -> str:
@@ -247,7 +250,7 @@ def rows(data: dict[str, Any]) -> list[Row]:
         )
 
     service_teams = max((len(releases[d]) for d in ("catalog", "orders")), default=0)
-    teams_verdict = "; ".join(
+    team_clauses = list(
         filter(
             None,
             [
@@ -269,6 +272,7 @@ def rows(data: dict[str, Any]) -> list[Row]:
             ],
         )
     )
+    teams_verdict = _headline(team_clauses) + "; ".join(team_clauses)
 
     def dev_cell(arch: str) -> str:
         pipelines = len(data["pipelines"][arch])
@@ -281,43 +285,45 @@ def rows(data: dict[str, Any]) -> list[Row]:
             f"green; build {_builds(data, arch)}"
         )
 
-    dev_verdict = "; ".join(
-        [
-            _compare(
-                "units redeployed",
-                _mean(history_s, "micro", "units"),
-                _mean(history_s, "mono", "units"),
-                fewer_is="redeploys fewer",
-            ),
-            _compare(
-                "test files run",
-                _mean(history_s, "micro", "test_files"),
-                _mean(history_s, "mono", "test_files"),
-                fewer_is="runs fewer",
-            ),
-            _compare(
-                "test time",
-                _mean(history_s, "micro", "test_seconds"),
-                _mean(history_s, "mono", "test_seconds"),
-                fewer_is="spends less",
-            ),
-            _compare(
-                "per module, code redeployed",
-                _mean(modules_s, "micro", "lines"),
-                _mean(modules_s, "mono", "lines"),
-                fewer_is="puts less at risk",
-            ),
-            _compare(
-                "per module, test time",
-                _mean(modules_s, "micro", "test_seconds"),
-                _mean(modules_s, "mono", "test_seconds"),
-                fewer_is="spends less",
-            ),
-            f"the monolith keeps {len(data['pipelines']['mono'])} pipelines green and one version "
-            f"of the shop to reason about, microservices {len(data['pipelines']['micro'])} "
-            "independently versioned units",
-        ]
-    )
+    dev_clauses = [
+        _compare(
+            "units redeployed",
+            _mean(history_s, "micro", "units"),
+            _mean(history_s, "mono", "units"),
+            fewer_is="redeploys fewer",
+        ),
+        _compare(
+            "test files run",
+            _mean(history_s, "micro", "test_files"),
+            _mean(history_s, "mono", "test_files"),
+            fewer_is="runs fewer",
+        ),
+        _compare(
+            "test time",
+            _mean(history_s, "micro", "test_seconds"),
+            _mean(history_s, "mono", "test_seconds"),
+            fewer_is="spends less",
+            unit=" s",
+        ),
+        _compare(
+            "per module, code redeployed",
+            _mean(modules_s, "micro", "lines"),
+            _mean(modules_s, "mono", "lines"),
+            fewer_is="puts less at risk",
+            unit=" lines",
+        ),
+        _compare(
+            "per module, test time",
+            _mean(modules_s, "micro", "test_seconds"),
+            _mean(modules_s, "mono", "test_seconds"),
+            fewer_is="spends less",
+            unit=" s",
+        ),
+        f"the monolith keeps {len(data['pipelines']['mono'])} pipelines green and one version "
+        f"of the shop to reason about, microservices {len(data['pipelines']['micro'])} "
+        "independently versioned units",
+    ]
+    dev_verdict = _headline(dev_clauses) + "; ".join(dev_clauses)
     return [
         Row(
             "Team structure",
@@ -351,3 +357,13 @@ def _builds(data: dict[str, Any], arch: str) -> str:
             f"{_fmt(figures.get('warm_s'), ' s')}"
         )
     return ", ".join(parts)
+
+
+def _headline(clauses: list[str]) -> str:
+    """Who wins more of the measured comparisons, as the verdict's first words."""
+    micro = sum(1 for c in clauses if ": microservices " in c)
+    mono = sum(1 for c in clauses if ": monolith " in c)
+    if micro == mono:
+        return f"mixed ({micro} figures each way): "
+    leader, count = ("microservices", micro) if micro > mono else ("monolith", mono)
+    return f"{leader} ahead on {count} of {micro + mono} figures: "
