@@ -24,6 +24,7 @@ class Impact:
     teams: list[str] = field(default_factory=list)  # review + release approvals
     lines: int = 0  # lines of Python the redeployed units run (what a redeploy puts at risk)
     test_seconds: float | None = None  # None: not measured
+    build_seconds: float | None = None  # warm builds of the images rebuilt; None: not measured
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Layout:
     release: dict[str, set[str]]  # deployable -> teams that must agree to ship it
     lines: dict[str, int] = field(default_factory=dict)  # deployable -> lines of Python it runs
     suite_seconds: dict[str, float] = field(default_factory=dict)
+    build_seconds: dict[str, float] = field(default_factory=dict)  # deployable -> warm build
 
     @classmethod
     def read(cls, root: Path) -> Layout:
@@ -88,6 +90,9 @@ class Layout:
             lines=sum(self.lines[d.name] for d in redeployed),
             test_seconds=round(sum(self.suite_seconds[s] for s in suites), 2)
             if measured and self.suite_seconds
+            else None,
+            build_seconds=round(sum(self.build_seconds.get(d.name, 0.0) for d in rebuilt), 1)
+            if self.build_seconds
             else None,
         )
 

@@ -69,13 +69,17 @@ def test_docs_and_tooling_reach_no_unit(layout: Layout) -> None:
     assert layout.impact(["loadtests/locustfile.py"], "micro").units == []
 
 
-def test_measured_suite_times_add_up_per_change(layout: Layout) -> None:
+def test_measured_suite_and_build_times_add_up_per_change(layout: Layout) -> None:
     layout.suite_seconds.update({name: 1.5 for name in layout.suites})
+    layout.build_seconds.update({"catalog": 10.0, "orders": 20.0, "gateway": 5.0})
     try:
-        assert layout.impact(["shop/kernel/metrics.py"], "micro").test_seconds == 4.5
+        micro = layout.impact(["shop/kernel/metrics.py"], "micro")
+        assert (micro.test_seconds, micro.build_seconds) == (4.5, 35.0)
     finally:
         layout.suite_seconds.clear()
-    assert layout.impact(["shop/kernel/metrics.py"], "micro").test_seconds is None
+        layout.build_seconds.clear()
+    micro = layout.impact(["shop/kernel/metrics.py"], "micro")
+    assert (micro.test_seconds, micro.build_seconds) == (None, None)
 
 
 def test_distribution_median_p90_and_mean() -> None:
@@ -148,4 +152,7 @@ def test_the_rows_carry_figures_and_a_verdict_computed_from_them(layout: Layout)
     assert "the monolith ships only when 3 teams agree" in team_row.verdict
     assert "a kernel change" in team_row.verdict
     assert "66.7% of changes rebuild one image only" in team_row.micro
-    assert "test time not measured" in dev_row.micro and "build not measured" in dev_row.mono
+    assert (
+        "test time not measured" in dev_row.micro
+        and "image builds (warm) not measured" in dev_row.mono
+    )
