@@ -12,7 +12,14 @@ from rich.table import Table
 
 from lab.console import console
 from lab.errors import LabError
-from lab.experiments import communication, redeploy, resilience, scaling, structure
+from lab.experiments import (
+    communication,
+    consistency,
+    redeploy,
+    resilience,
+    scaling,
+    structure,
+)
 from lab.experiments.common import Lab
 from lab.experiments.model import ExperimentResult, Row
 
@@ -20,6 +27,7 @@ EXPERIMENTS: dict[str, Callable[[Lab], ExperimentResult]] = {
     "structure": lambda lab: structure.run(),
     "scaling": scaling.run,
     "resilience": resilience.run,
+    "consistency": consistency.run,
     "redeploy": redeploy.run,
     "communication": communication.run,
 }
@@ -35,6 +43,7 @@ CLAIMS = {
     "Team structure": ("one team per service", "one central team"),
     "Inter-service communication": ("network calls, must be managed", "in-process calls"),
     "Consistency under faults": ("sagas and compensation", "one transaction"),
+    "Consistency under crashes": ("sagas and compensation", "one transaction"),
 }
 
 

@@ -25,6 +25,7 @@ from shop.orders.housekeeping import Housekeeper
 from shop.orders.idempotency import Answer, KeyPolicy
 from shop.orders.model import Order
 from shop.orders.ports import Inventory, OrdersUnitOfWork
+from shop.orders.operator import operator_router
 from shop.orders.router import orders_router
 from shop.orders.sql import OrdersSqlUnitOfWork
 from shop.orders.sql import metadata as orders_tables
@@ -76,6 +77,7 @@ def create_app(settings: UnitSettings) -> FastAPI:
         routers=[
             products_router(engine, admin_token=settings.ADMIN_TOKEN),
             orders_router(unit_of_work, checkout=checkout, cancel=cancel),
+            operator_router(unit_of_work, admin_token=settings.ADMIN_TOKEN),
         ],
         ready=lambda: database_works(engine),
         chaos=chaos,

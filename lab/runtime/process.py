@@ -19,8 +19,11 @@ holds the state directory's lock (``StateDir.lock``), and instances are named by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -193,6 +196,31 @@ class ProcessRuntime:
         finally:
             self._settle(restarted, publish=True)
         return len(restarted)
+
+    def crash(self, unit_name: str) -> str:
+        """SIGKILL one running instance, as a crash would; unlike ``kill`` it is not marked
+        stopped, so the supervisor brings it back. Returns which one."""
+        running = [
+            r
+            for r in self.instances(unit_name)
+            if not r.get("stopped") and processes.alive(r["pid"])
+        ]
+        if not running:
+            raise LabError(f"no instance of {unit_name} is running")
+        record = random.choice(running)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record["pid"], signal.SIGKILL)
+        return f"{unit_name} pid {record['pid']}"
+
+    def admin_get(self, unit_name: str, path: str) -> Any:
+        """GET an operator route (``/_…``, admin token) of the unit's first instance."""
+        running = [r for r in self.instances(unit_name) if not r.get("stopped")]
+        if not running:
+            raise LabError(f"no instance of {unit_name} is running")
+        headers = {"Authorization": f"Bearer {self.state.admin_token()}"}
+        response = httpx.get(running[0]["url"] + path, headers=headers, timeout=10.0)
+        response.raise_for_status()
+        return response.json()
 
     def instances(self, unit_name: str) -> list[dict[str, Any]]:
         """What the state says about each instance of a unit (url, pid, port, log)."""

@@ -24,6 +24,7 @@ from shop.orders.housekeeping import Reconciler
 from shop.orders.idempotency import Answer, KeyPolicy
 from shop.orders.model import Order
 from shop.orders.ports import OrdersUnitOfWork
+from shop.orders.operator import operator_router
 from shop.orders.router import orders_router
 from shop.orders.sql import OrdersSqlUnitOfWork
 from shop.orders.sql import metadata as orders_tables
@@ -101,7 +102,10 @@ def create_app(settings: UnitSettings) -> FastAPI:
 
     return create_unit_app(
         settings,
-        routers=[orders_router(unit_of_work, checkout=checkout, cancel=cancel)],
+        routers=[
+            orders_router(unit_of_work, checkout=checkout, cancel=cancel),
+            operator_router(unit_of_work, admin_token=settings.ADMIN_TOKEN),
+        ],
         ready=lambda: database_works(engine),
         chaos=chaos,
         lifespan=lifespan,

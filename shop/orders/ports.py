@@ -77,6 +77,14 @@ class OrderRepository(Protocol):
         every ``releasing`` or ``cancelling`` one: work that will not finish by itself."""
         ...
 
+    def audit(self, customer: str) -> list[tuple[Order, str | None]]:
+        """Every order of a customer, whatever its status, with its Idempotency-Key."""
+        ...
+
+    def count_unsettled(self) -> int:
+        """Orders in ``pending``, ``releasing`` or ``cancelling``."""
+        ...
+
     def for_key(self, key: KeyId) -> list[Order]:
         """Every order an Idempotency-Key ever asked for (the checks of the lab use it)."""
         ...

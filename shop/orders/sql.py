@@ -175,6 +175,17 @@ class SqlOrderRepository:
         )
         return [(row.id, row.status) for row in rows]
 
+    def audit(self, customer: str) -> list[tuple[Order, str | None]]:
+        rows = self.conn.execute(
+            select(orders).where(orders.c.customer == customer).order_by(orders.c.created_at)
+        ).all()
+        return list(zip(self._orders(rows), [row.idempotency_key for row in rows], strict=True))
+
+    def count_unsettled(self) -> int:
+        unsettled = orders.c.status.in_(("pending", "releasing", "cancelling"))
+        total = self.conn.execute(select(func.count()).select_from(orders).where(unsettled))
+        return int(total.scalar_one())
+
     def for_key(self, key: KeyId) -> list[Order]:
         rows = self.conn.execute(
             select(orders).where(

@@ -106,6 +106,16 @@ class FakeOrders:
         if key is not None:
             self.keys[order.id] = key
 
+    def audit(self, customer: str) -> list[tuple[Order, str | None]]:
+        return [
+            (copy.deepcopy(o), k.key if (k := self.keys.get(o.id)) else None)
+            for o in self.rows.values()
+            if o.customer == customer
+        ]
+
+    def count_unsettled(self) -> int:
+        return sum(o.status in ("pending", "releasing", "cancelling") for o in self.rows.values())
+
     def for_key(self, key: KeyId) -> list[Order]:
         return [copy.deepcopy(self.rows[i]) for i, k in self.keys.items() if k == key]
 
