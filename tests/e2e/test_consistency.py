@@ -31,5 +31,5 @@ def test_quick_soak_kills_every_kind_of_unit_and_finds_no_violation(tmp_path: Pa
         assert figures["violations"] == []
         assert figures["recovery_s"]["max"] is not None
     assert result.invariants == {"micro": [], "mono": []}
-    assert "Consistency under crashes" == result.rows[0].aspect
+    assert result.rows[0].aspect == "Consistency under crashes"
     json.dumps(result.data)  # saved as JSON by the lab
