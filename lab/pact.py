@@ -5,7 +5,8 @@ runs its own HTTP client against a ``MockProvider`` that answers exactly those, 
 pact file. The provider's test run replays every interaction against the real provider app
 (in-process) with ``verify`` and fails on any answer the consumer could not read.
 
-Supported: provider states (with params), exact request matching, and response matching as
+Supported: provider states (with params), request matching (method, path, body, and the
+headers named, by value or by a ``regex`` rule), and response matching as
 Pact does it: the status, the expected headers, and a body where expected keys must be present
 (extra keys are allowed) and values equal unless a matching rule (``type``, ``integer``,
 ``regex``, ``include``; ``min`` for arrays) says otherwise.
@@ -98,6 +99,7 @@ class MockProvider:
                 wanted["method"] == request.method
                 and wanted["path"] == request.url.path
                 and wanted.get("body") == body
+                and _headers_match(wanted, request.headers)
             ):
                 self.exercised.add(interaction.description)
                 answer = interaction.response
@@ -109,6 +111,20 @@ class MockProvider:
 
     def missed(self) -> list[str]:
         return [i.description for i in self.interactions if i.description not in self.exercised]
+
+
+def _headers_match(wanted: Mapping[str, Any], headers: httpx.Headers) -> bool:
+    """The request headers the interaction names are there, equal or matching their rule
+    (``matchingRules.header.NAME``: a value that varies, such as a time budget)."""
+    rules = wanted.get("matchingRules", {}).get("header", {})
+    for name, value in wanted.get("headers", {}).items():
+        actual = headers.get(name)
+        if actual is None:
+            return False
+        matchers = rules.get(name, {}).get("matchers", [])
+        if any(_match(m, value, actual) for m in matchers) or (not matchers and actual != value):
+            return False
+    return True
 
 
 StateHandler = Callable[[dict[str, Any]], None]

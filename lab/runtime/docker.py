@@ -11,6 +11,7 @@ unless recreating is the point.
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,13 +33,15 @@ changed before relying on them having noticed."""
 STOP_GRACE_SECONDS = 15
 """SIGTERM, then this long for in-flight requests (as ``stop_grace_period`` in compose)."""
 
-# Runs inside a unit's container (its own python, no curl there): PUT the toggles given as
-# argv[1] to the unit's /_chaos with the admin token the stack generated, print the answer.
-CHAOS_SCRIPT = """
+# Runs inside a unit's container (its own python, no curl there): call an operator route
+# (argv: method, path, JSON body or '') with the admin token the stack generated, print the
+# answer.
+ADMIN_SCRIPT = """
 import sys, urllib.error, urllib.request
 token = open('/run/twinshop/admin-token').read().strip()
+method, path, body = sys.argv[1:4]
 request = urllib.request.Request(
-    'http://127.0.0.1:8000/_chaos', data=sys.argv[1].encode(), method='PUT',
+    'http://127.0.0.1:8000' + path, data=body.encode() or None, method=method,
     headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})
 try:
     with urllib.request.urlopen(request, timeout=5) as response:
@@ -243,7 +246,9 @@ class DockerRuntime:
         self._refuse_edge(unit, "given fault toggles")
         out = []
         for container in self._unit_containers(unit, running=True):
-            result = container.exec_run(["python3", "-c", CHAOS_SCRIPT, json.dumps(toggles)])
+            result = container.exec_run(
+                ["python3", "-c", ADMIN_SCRIPT, "PUT", "/_chaos", json.dumps(toggles)]
+            )
             text = result.output.decode(errors="replace").strip()
             if result.exit_code != 0:
                 if text.startswith("404"):
@@ -251,6 +256,23 @@ class DockerRuntime:
                 raise LabError(f"chaos on {unit} ({container.name}) failed: {text[-300:]}")
             out.append({"url": f"{container.name}:8000", **json.loads(text)})
         return out
+
+    def crash(self, unit: str) -> str:
+        """SIGKILL one running container of the unit and start it again at once, as a
+        restart policy would after a crash. Returns which one."""
+        container = random.choice(self._unit_containers(unit, running=True))
+        container.kill()
+        container.start()
+        return f"{unit} container {container.name}"
+
+    def admin_get(self, unit: str, path: str) -> Any:
+        """GET an operator route (``/_…``) of the unit, from inside its first container."""
+        container = self._unit_containers(unit, running=True)[0]
+        result = container.exec_run(["python3", "-c", ADMIN_SCRIPT, "GET", path, ""])
+        text = result.output.decode(errors="replace").strip()
+        if result.exit_code != 0:
+            raise LabError(f"GET {path} on {unit} ({container.name}) failed: {text[-300:]}")
+        return json.loads(text)
 
     def _refuse_edge(self, unit: str, what: str) -> None:
         if unit_named(unit).edge:

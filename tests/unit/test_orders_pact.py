@@ -10,6 +10,7 @@ with the committed one, which catalog's own test run verifies against the real c
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,26 @@ LATE = Interaction(
     # orders' client reads every answer to a reserve as JSON: an object, whatever it holds.
     response={"status": 410, "headers": JSON, "body": {}},
 )
-PACT = Pact("orders", "catalog", [RESERVE, SHORT, UNKNOWN, RELEASE, LATE])
+BUDGET = Interaction(
+    "a reservation within the checkout's time budget",
+    states=[{"name": "a product in stock", "params": {"product_id": 2, "stock": 10}}],
+    request={
+        "method": "PUT",
+        "path": "/reservations/pact-order-6",
+        "headers": {"X-Deadline-Ms": "2000"},  # how long orders will still wait
+        "body": {"items": [{"product_id": 2, "quantity": 1}]},
+        "matchingRules": {"header": {"X-Deadline-Ms": {"matchers": [
+            {"match": "regex", "regex": "[0-9]+"}
+        ]}}},
+    },
+    response={
+        "status": 200,
+        "headers": JSON,
+        "body": {"items": [{"product_id": 2, "quantity": 1, "unit_price_cents": 990}]},
+        "matchingRules": {"body": {"$.items[*].unit_price_cents": INTEGER}},
+    },
+)  # fmt: skip
+PACT = Pact("orders", "catalog", [RESERVE, SHORT, UNKNOWN, RELEASE, LATE, BUDGET])
 
 
 @pytest.fixture
@@ -105,6 +125,10 @@ def test_orders_client_reads_every_answer_it_expects_of_catalog(catalog: MockPro
     inventory.release("pact-order-4")
     with pytest.raises(InventoryUnavailable):
         inventory.reserve("pact-order-5", [OrderLine(1, 1)])
+    budget = time.monotonic() + 2.0
+    assert inventory.reserve("pact-order-6", [OrderLine(2, 1)], deadline=budget) == [
+        OrderLine(2, 1, 990)
+    ]
     assert catalog.unexpected == []
     assert catalog.missed() == [], "the pact holds interactions the client never made"
 
