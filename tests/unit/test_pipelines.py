@@ -113,3 +113,17 @@ def test_each_pipeline_runs_the_unit_tests_that_reach_its_code() -> None:
     assert "tests/unit/test_catalog_rules.py" in suites["monolith"]
     assert not any("test_edge_" in t for t in suites["catalog"] + suites["orders"])
     assert not any("test_catalog_rules" in t for t in suites["gateway"] + suites["orders"])
+
+
+def test_the_pipelines_command_checks_prints_and_explains(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert pipelines.main(["check"]) == 0
+    assert "workflows match the Dockerfiles" in capsys.readouterr().out
+    assert pipelines.main(["workflow", "orders"]) == 0
+    assert capsys.readouterr().out == (ROOT / ".github/workflows/orders.yml").read_text()
+    assert pipelines.main(["test", "locust"]) == 0  # no unit test reaches it: nothing to run
+    assert "no unit test reaches" in capsys.readouterr().out
+    assert pipelines.main(["workflow", "nope"]) == 1
+    assert "no deployable 'nope'" in capsys.readouterr().err
+    assert pipelines.main([]) == 2
