@@ -334,6 +334,7 @@ def rows(data: dict[str, Any]) -> list[Row]:
         f"of the shop to reason about, microservices {len(data['pipelines']['micro'])} "
         "independently versioned units",
     ]
+    dev_clauses = [c for c in dev_clauses if c != "image builds (warm): not measured"]
     dev_verdict = _headline(dev_clauses) + "; ".join(dev_clauses)
     return [
         Row(
