@@ -12,6 +12,7 @@ import yaml
 
 from lab import pipelines
 from lab.deployables import DEPLOYABLES, copy_list, deployable, entry
+from lab.imports import repo_files
 
 ROOT = Path(__file__).parents[2]
 SAMPLE = """\
@@ -41,8 +42,11 @@ def test_the_copy_list_is_every_copy_source_and_every_cp_parents_path() -> None:
 
 
 def test_every_dockerfile_of_the_repository_is_a_known_deployable() -> None:
-    found = {str(p.relative_to(ROOT)) for p in ROOT.glob("**/Dockerfile") if ".git" not in p.parts}
-    assert found == {d.dockerfile for d in DEPLOYABLES}
+    found = {f for f in repo_files(ROOT) if f.rsplit("/", 1)[-1] == "Dockerfile"}
+    assert found == {d.dockerfile for d in DEPLOYABLES}, (
+        "register each image in lab/deployables.py (DEPLOYABLES), then run "
+        "python -m lab.pipelines write"
+    )
 
 
 def _on(path: Path) -> dict[str, dict[str, list[str]]]:
