@@ -61,7 +61,7 @@ def read(root: Path, *, last: int | None = None) -> History:
         if sha in boundary:
             continue
         commits.append(Commit(sha, subject, tuple(f for f in body.splitlines() if f.strip())))
-    note = f"{len(commits)} of {total} commits replayed (merges aside)"
+    note = f"{len(commits)} of {total} commits replayed, merges aside"
     if boundary:
         note += f"; shallow clone: {len(boundary)} boundary commit(s) left out"
     return History(commits, note, total)

@@ -244,12 +244,13 @@ def rows(data: dict[str, Any]) -> list[Row]:
     source = f"{n} commits ({data['history']}), {reaching} of them reach a deployable"
 
     def team_cell(arch: str) -> str:
-        owners = "; ".join(f"{d} by {len(releases[d])}" for d in data["pipelines"][arch])
+        owners = ", ".join(f"{d} {len(releases[d])}" for d in data["pipelines"][arch])
         one = history_s[arch]["one_image_share"]
         return (
             f"teams per change {_dist(history_s, arch, 'teams')}; "
             f"{_fmt(None if one is None else 100 * one, '%')} of changes rebuild one image "
-            f"only; released: {owners}; per module {_dist(modules_s, arch, 'teams')}"
+            f"only; teams to release each unit: {owners}; per module "
+            f"{_dist(modules_s, arch, 'teams')}"
         )
 
     service_teams = max((len(releases[d]) for d in ("catalog", "orders")), default=0)
