@@ -90,7 +90,7 @@ def status(
     runtime: RuntimeOpt = "process",
     home: HomeOpt = None,
 ) -> None:
-    """Show every unit, its replicas, health and version."""
+    """Show every unit, its replicas, health, version and implementation."""
     rt = _runtime(runtime, home)
     report = rt.status()
     if as_json:
@@ -100,7 +100,8 @@ def status(
         console.print("nothing is running (start it with: twinshop up)")
         return
     table = Table(title=f"twinshop ({report['runtime']} runtime)")
-    for column in ("architecture", "entry", "unit", "instance", "url", "health", "version"):
+    columns = ("architecture", "entry", "unit", "instance", "url", "health", "version", "impl")
+    for column in columns:
         table.add_column(column)
     for arch, body in report["architectures"].items():
         for unit, instances in body["units"].items():
@@ -108,7 +109,7 @@ def status(
                 health = "[green]healthy[/]" if inst["healthy"] else "[red]down[/]"
                 table.add_row(
                     arch, body["entry"], unit, inst["instance"] or "-", inst["url"], health,
-                    inst["version"] or "-",
+                    inst["version"] or "-", inst.get("impl") or "-",
                 )  # fmt: skip
     console.print(table)
 

@@ -10,8 +10,9 @@ TIMEOUT = 1.0
 
 
 def probe(url: str, client: httpx.Client | None = None) -> dict[str, Any]:
-    """``{instance, healthy, version}`` of the replica at ``url``; anything but a 200 with
-    a JSON body is unhealthy. Pass a ``client`` to keep its connections between probes."""
+    """``{instance, healthy, version, impl}`` of the replica at ``url``; anything but a 200
+    with a JSON body is unhealthy. ``impl``: python or rust (the catalog has both). Pass a
+    ``client`` to keep its connections between probes."""
     try:
         if client is None:
             response = httpx.get(url + "/health", timeout=TIMEOUT)
@@ -19,11 +20,12 @@ def probe(url: str, client: httpx.Client | None = None) -> dict[str, Any]:
             response = client.get(url + "/health", timeout=TIMEOUT)
         body = response.json()
     except (httpx.HTTPError, ValueError):
-        return {"instance": None, "healthy": False, "version": None}
+        return {"instance": None, "healthy": False, "version": None, "impl": None}
     if not isinstance(body, dict):
         body = {}
     return {
         "instance": body.get("instance"),
         "healthy": response.status_code == 200,
         "version": body.get("version"),
+        "impl": body.get("impl"),
     }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from lab import impls
 from lab.compose import (
     DEFAULT_PROJECT,
     POSTGRES_BASE,
@@ -21,7 +23,8 @@ from lab.errors import LabError
 from lab.locks import IMAGE_EXTRAS, write_locks
 
 images_app = typer.Typer(help="Build, save and load the twinshop images.", no_args_is_help=True)
-IMAGES = [f"twinshop/{name}:latest" for name in IMAGE_EXTRAS]
+RUST_CATALOG = "twinshop/catalog-rs:latest"
+IMAGES = [*(f"twinshop/{name}:latest" for name in IMAGE_EXTRAS), RUST_CATALOG]
 
 
 def _run(cmd: list[str], *, what: str) -> None:
@@ -52,6 +55,26 @@ def build(*, offline: bool, force: bool = False) -> None:
     # One build per image: lb and the secrets job reuse the gateway image.
     services = ["gateway", "catalog", "orders", "monolith", "locust", "dashboard"]
     compose(DEFAULT_PROJECT, "build", *parallel, *services, env={"DOCKER_BUILDKIT": "0"})
+    build_rust_catalog(offline=offline)
+
+
+def build_rust_catalog(*, offline: bool) -> None:
+    """``twinshop/catalog-rs:latest``. With a registry: the multi-stage Dockerfile (cargo
+    in a Rust image). Offline: the binary cargo built on this host (Debian 12, like the
+    local base), copied into the local Python base, as the wheels are."""
+    root = project_root()
+    if offline:
+        binary = impls.rust_binary("catalog")
+        (root / "docker/bin").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(binary, root / "docker/bin/catalog-rs")
+        dockerfile = "services/catalog-rs/Dockerfile.offline"
+        base = PYTHON_BASE
+    else:
+        dockerfile = "services/catalog-rs/Dockerfile"
+        base = "python:3.11-slim"
+    cmd = ["docker", "build", "-q", "-f", dockerfile, "--build-arg", f"PYTHON_IMAGE={base}",
+           "-t", RUST_CATALOG, "."]  # fmt: skip
+    _run(cmd, what=f"{RUST_CATALOG} ({'host binary' if offline else 'multi-stage cargo'})")
 
 
 @images_app.command("build")

@@ -35,21 +35,30 @@ def redeploy(
     version: Annotated[
         str | None, typer.Option("--version", help="the new version [default: current + 1]")
     ] = None,
+    impl: Annotated[
+        str | None,
+        typer.Option(
+            "--impl", help="python or rust (the catalog has both) [default: the current one]"
+        ),
+    ] = None,
     runtime: RuntimeOpt = "process",
     home: HomeOpt = None,
 ) -> None:
     """Deploy a new version of a unit: rolling (no outage) with 2+ instances, stop-and-start
-    (a real outage) with one."""
+    (a real outage) with one. ``--impl rust`` swaps the catalog for its Rust twin."""
     with console.status(f"redeploying {unit}…"):
-        result = make_runtime(runtime, home).redeploy(unit, version)
+        result = make_runtime(runtime, home).redeploy(unit, version, impl=impl)
     how = (
         f"rolling over {result['replicas']} instances"
         if result["mode"] == "rolling"
         else "one instance: stopped, then started"
     )
     outage = result.get("outage_seconds")
+    swap = result.get("impl_from") != result.get("impl_to")
     console.print(
-        f"{unit}: version {result['from']} → {result['to']} in {result['seconds']} s ({how}"
+        f"{unit}: version {result['from']} → {result['to']}"
+        + (f", {result['impl_from']} → {result['impl_to']}" if swap else "")
+        + f" in {result['seconds']} s ({how}"
         + (f"; nothing listened for {outage} s" if outage else "")
         + ")"
     )

@@ -16,6 +16,7 @@ from lab.errors import LabError
 from lab.experiments import (
     communication,
     consistency,
+    flexibility,
     redeploy,
     resilience,
     scaling,
@@ -33,6 +34,7 @@ EXPERIMENTS: dict[str, Callable[[Lab], ExperimentResult]] = {
     "consistency": consistency.run,
     "redeploy": redeploy.run,
     "communication": communication.run,
+    "flexibility": flexibility.run,
 }
 CLAIMS = {
     "Structure": ("many small independent services", "one unified codebase"),
@@ -40,6 +42,7 @@ CLAIMS = {
     "Deployment": ("deploy one service, fast and often", "redeploy everything"),
     "Deployment (rolling)": ("deploy one service, fast and often", "redeploy everything"),
     "Technological flexibility": ("each service picks its stack", "one stack"),
+    "Technological flexibility (measured)": ("each service picks its stack", "one stack"),
     "Development and maintenance": ("small focused codebases", "large, complex"),
     "Resilience": ("one failure stays local", "one failure takes all down"),
     "Resilience (kill)": ("one failure stays local", "one failure takes all down"),

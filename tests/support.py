@@ -18,6 +18,8 @@ from lab.runtime.processes import free_port
 from lab.state import StateDir
 from lab.topology import Arch
 
+CATALOG_IMPL_ENV = "TWINSHOP_TEST_CATALOG_IMPL"
+
 
 @dataclass
 class Stack:
@@ -36,17 +38,24 @@ def running_stack(
     arches: tuple[Arch, ...] = ("micro", "mono"),
     unit_env: dict[str, dict[str, str]] | None = None,
     supervise: bool = False,
+    catalog_impl: str | None = None,
 ) -> Iterator[Stack]:
     """Start real processes on free ports; stop every one of them afterwards. With
-    ``supervise`` a crashed unit comes back by itself, as under `twinshop up`."""
+    ``supervise`` a crashed unit comes back by itself, as under `twinshop up`.
+    ``catalog_impl``: python (default), rust, or mixed (a Python and a Rust replica);
+    ``TWINSHOP_TEST_CATALOG_IMPL`` sets it for the session stack."""
+    impl = catalog_impl or os.environ.get(CATALOG_IMPL_ENV) or "python"
     runtime = ProcessRuntime(
         StateDir(home),
         edge_ports={"micro": free_port(), "mono": free_port()},
         unit_env=unit_env or {},
         supervise=supervise,
+        impl_of={"catalog": "rust"} if impl == "rust" else {},
     )
     try:
         entries = runtime.up(arches, timeout=60)
+        if impl == "mixed" and "micro" in arches:
+            runtime.scale("catalog", 2, impl="rust")
         yield Stack(dict(entries), runtime.state.admin_token(), runtime)
     finally:
         runtime.down()

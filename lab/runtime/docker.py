@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab import impls
 from lab.compose import DEFAULT_PROJECT, compose
 from lab.errors import LabError
 from lab.topology import EDGE_OF, UNITS, Arch, unit_named
@@ -24,6 +25,9 @@ DATABASES: dict[Arch, tuple[str, ...]] = {
     "micro": ("catalog-db", "orders-db"),
     "mono": ("monolith-db",),
 }
+IMAGE_VARIABLE = "TWINSHOP_CATALOG_IMAGE"
+IMAGES = {"python": "twinshop/catalog:latest", "rust": "twinshop/catalog-rs:latest"}
+"""The catalog's image per implementation (compose: ``image: ${TWINSHOP_CATALOG_IMAGE:-…}``)."""
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
@@ -155,9 +159,10 @@ class DockerRuntime:
         running = self._unit_containers(unit, running=True)
         if replicas > len(running):
             version = self._version_of(unit, running)
+            env = {"TWINSHOP_VERSION": version, **self._image_env(unit, self._impl_of(running))}
             self.compose(
                 "up", "-d", "--no-deps", "--no-recreate", "--scale", f"{unit}={replicas}", unit,
-                env={"TWINSHOP_VERSION": version},
+                env=env,
             )  # fmt: skip
         for container in reversed(running[replicas:]):
             container.stop(timeout=STOP_GRACE_SECONDS)
@@ -167,7 +172,12 @@ class DockerRuntime:
         return len(running), replicas
 
     def redeploy(
-        self, unit: str, version: str | None = None, *, timeout: float = 180.0
+        self,
+        unit: str,
+        version: str | None = None,
+        *,
+        impl: str | None = None,
+        timeout: float = 180.0,
     ) -> dict[str, Any]:
         """Replace the unit's containers by ones of a new version.
 
@@ -181,14 +191,19 @@ class DockerRuntime:
 
         The edges resolve the service name (Docker DNS lists a container as soon as it
         runs, healthy or not); a replica that refuses connections is ejected and the
-        request retried on another."""
+        request retried on another.
+
+        ``impl`` (the catalog: python or rust) picks the image the new containers run
+        (``TWINSHOP_CATALOG_IMAGE`` in compose)."""
         from lab.runtime.process import next_version
 
         unit_named(unit)
         running = self._unit_containers(unit, running=True)
         old_version = self._version_of(unit, running)
         new_version = version or next_version(old_version)
-        env = {"TWINSHOP_VERSION": new_version}
+        old_impl = self._impl_of(running)
+        new_impl = impls.check(unit, impl or old_impl)
+        env = {"TWINSHOP_VERSION": new_version, **self._image_env(unit, new_impl)}
         started = time.monotonic()
         if len(running) == 1:
             self.compose("up", "-d", "--no-deps", "--force-recreate", unit, env=env)
@@ -212,6 +227,8 @@ class DockerRuntime:
             "unit": unit,
             "from": old_version,
             "to": new_version,
+            "impl_from": old_impl,
+            "impl_to": new_impl,
             "replicas": len(running),
             "mode": mode,
             "seconds": round(time.monotonic() - started, 2),
@@ -295,6 +312,18 @@ class DockerRuntime:
             )
         return sorted(containers, key=lambda c: int(c.labels.get(NUMBER_LABEL, 0)))
 
+    @staticmethod
+    def _image_env(unit: str, impl: str) -> dict[str, str]:
+        """The compose variable naming the image of ``unit`` in ``impl`` (catalog only)."""
+        if unit not in impls.CRATES:
+            return {}
+        return {IMAGE_VARIABLE: IMAGES[impl]}
+
+    def _impl_of(self, containers: list[Any]) -> str:
+        """The implementation the newest of these containers runs."""
+        described = [self._describe(c)["impl"] for c in containers]
+        return described[-1] if described else impls.PYTHON
+
     def _version_of(self, unit: str, containers: list[Any]) -> str:
         versions = {self._describe(c)["version"] or "1" for c in containers}
         numeric = sorted((v for v in versions if v.isdigit()), key=int)
@@ -356,6 +385,9 @@ class DockerRuntime:
             "url": url,
             "healthy": _health(container) == "healthy",
             "version": env.get("TWINSHOP_VERSION"),
+            "impl": impls.RUST
+            if "catalog-rs" in str(container.attrs["Config"]["Image"])
+            else impls.PYTHON,
         }
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from lab import health
+from lab import health, impls
 from lab.errors import LabError
 from lab.runtime import processes, restarts
 from lab.state import StateDir
@@ -77,6 +77,9 @@ class ProcessRuntime:
     """``up`` starts the supervisor (``twinshop up`` does; test stacks do not, so that a
     crash stays a crash there)."""
     drain_seconds: float = DRAIN_SECONDS
+    impl_of: dict[str, str] = field(default_factory=dict)
+    """The implementation ``up`` starts per unit name (python unless named: the catalog
+    may be ``rust``); later operations keep each instance's own (``impl`` in its record)."""
     _spawned: list[int] = field(default_factory=list, repr=False)
     """Every process this object started, so that ``down`` leaves none behind."""
 
@@ -86,6 +89,8 @@ class ProcessRuntime:
         """Start every unit of ``arches`` and return once all are healthy."""
         self.state.ensure()
         token = self.state.admin_token()
+        for unit_name, impl in self.impl_of.items():
+            self._prepare(unit_name, impl)
         started: list[dict[str, Any]] = []
         with self._transaction() as state:
             for arch in arches:
@@ -112,7 +117,10 @@ class ProcessRuntime:
                 state["architectures"][arch] = {"entry": entry, "units": {}}
                 for unit in UNITS[arch]:
                     port = self.edge_ports[arch] if unit.edge else processes.free_port(self.host)
-                    record = self._spawn(state, unit, port, token=token, version=self.version)
+                    impl = self.impl_of.get(unit.name, impls.PYTHON)
+                    record = self._spawn(
+                        state, unit, port, token=token, version=self.version, impl=impl
+                    )
                     state["architectures"][arch]["units"][unit.name] = [record]
                     started.append(record)
                 for unit in UNITS[arch]:
@@ -186,8 +194,9 @@ class ProcessRuntime:
             for i, record in enumerate(records):
                 if record.get("stopped") or not processes.alive(record["pid"]):
                     fresh = self._spawn(
-                        state, unit, record["port"], token=token, version=record["version"]
-                    )
+                        state, unit, record["port"], token=token, version=record["version"],
+                        impl=record.get("impl", impls.PYTHON),
+                    )  # fmt: skip
                     fresh["published"] = record.get("published", True) and not record.get("stopped")
                     records[i] = fresh
                     restarted.append(fresh)
@@ -226,8 +235,11 @@ class ProcessRuntime:
         """What the state says about each instance of a unit (url, pid, port, log)."""
         return self._unit_records(self._load(), unit_name)[1]
 
-    def scale(self, unit_name: str, replicas: int, *, timeout: float = 30.0) -> tuple[int, int]:
-        """Run ``replicas`` instances of a unit; returns (before, after).
+    def scale(
+        self, unit_name: str, replicas: int, *, impl: str | None = None, timeout: float = 30.0
+    ) -> tuple[int, int]:
+        """Run ``replicas`` instances of a unit; returns (before, after). New instances run
+        the newest one's implementation, or ``impl`` (a mixed set: python and rust).
 
         Up: new instances on free ports, published once healthy. Down: the newest are
         unpublished first, keep running for ``drain_seconds`` (the edges stop sending them
@@ -242,6 +254,8 @@ class ProcessRuntime:
             )
         if replicas < 1:
             raise LabError(f"scale {unit_name} to 1 or more (to stop it: twinshop kill)")
+        if impl is not None:
+            self._prepare(unit_name, impl)
         token = self.state.admin_token()
         added: list[dict[str, Any]] = []
         removed: list[dict[str, Any]] = []
@@ -249,9 +263,10 @@ class ProcessRuntime:
             arch, records = self._movable_records(state, unit_name)
             before = len(records)
             version = records[-1]["version"]
+            impl = impl or records[-1].get("impl", impls.PYTHON)
             for _ in range(replicas - before):
                 port = processes.free_port(self.host)
-                record = self._spawn(state, unit, port, token=token, version=version)
+                record = self._spawn(state, unit, port, token=token, version=version, impl=impl)
                 record["published"] = False
                 records.append(record)
                 added.append(record)
@@ -274,36 +289,52 @@ class ProcessRuntime:
         return before, replicas
 
     def redeploy(
-        self, unit_name: str, version: str | None = None, *, timeout: float = 30.0
+        self,
+        unit_name: str,
+        version: str | None = None,
+        *,
+        impl: str | None = None,
+        timeout: float = 30.0,
     ) -> dict[str, Any]:
-        """Replace every instance of a unit by one of a new version.
+        """Replace every instance of a unit by one of a new version (and, with ``impl``,
+        another implementation: ``--impl rust`` swaps the catalog's language).
 
         Two or more instances: rolling, one at a time (start a new one, wait until healthy,
         publish it and unpublish an old one, let the edges notice, SIGTERM the old one):
         the unit never stops serving. One instance: stop it, start the new version on the
         same port: the outage a single-replica deploy really has."""
         token = self.state.admin_token()
+        if impl is not None:
+            self._prepare(unit_name, impl)
         with self._transaction() as state:
             arch, records = self._movable_records(state, unit_name)
             unit = self._unit(arch, unit_name)
             old_version = str(records[-1]["version"])
             new_version = version or next_version(old_version)
+            old_impl = str(records[-1].get("impl", impls.PYTHON))
+            new_impl = impl or old_impl
             old = list(records)
             for record in old:
                 record["pending"] = time.time()
         started = time.monotonic()
         if len(old) == 1:
-            outage = self._restart_as(arch, unit, old[0], new_version, token, timeout=timeout)
+            outage = self._restart_as(
+                arch, unit, old[0], new_version, token, impl=new_impl, timeout=timeout
+            )
             mode = "restart"
         else:
             for record in old:
-                self._replace(arch, unit, record, new_version, token, timeout=timeout)
+                self._replace(
+                    arch, unit, record, new_version, token, impl=new_impl, timeout=timeout
+                )
             outage = 0.0
             mode = "rolling"
         return {
             "unit": unit_name,
             "from": old_version,
             "to": new_version,
+            "impl_from": old_impl,
+            "impl_to": new_impl,
             "replicas": len(old),
             "mode": mode,
             "seconds": round(time.monotonic() - started, 2),
@@ -393,8 +424,9 @@ class ProcessRuntime:
                 count, delay = restarts.restart_plan(count, started=started)
                 unit = self._unit(arch, unit_name)  # type: ignore[arg-type]
                 fresh = self._spawn(
-                    state, unit, port, token=self.state.admin_token(), version=record["version"]
-                )
+                    state, unit, port, token=self.state.admin_token(), version=record["version"],
+                    impl=record.get("impl", impls.PYTHON),
+                )  # fmt: skip
                 how = "was killed after it started" if started else "died while starting"
                 messages.append(
                     f"{arch}/{unit_name} on port {port} (pid {record['pid']}, version "
@@ -503,13 +535,14 @@ class ProcessRuntime:
         version: str,
         token: str,
         *,
+        impl: str,
         timeout: float,
     ) -> None:
         """One step of a rolling redeploy: a new instance of ``version`` in, ``old`` out."""
         with self._transaction() as state:
             records = state["architectures"][arch]["units"][unit.name]
             new = self._spawn(state, unit, processes.free_port(self.host), token=token,
-                              version=version)  # fmt: skip
+                              version=version, impl=impl)  # fmt: skip
             new["published"] = False
             records.append(new)
         try:
@@ -538,6 +571,7 @@ class ProcessRuntime:
         version: str,
         token: str,
         *,
+        impl: str,
         timeout: float,
     ) -> float:
         """Single-instance redeploy: SIGTERM the old process, start ``version`` on the same
@@ -546,8 +580,8 @@ class ProcessRuntime:
         processes.stop([old["pid"]], grace=GRACE_SECONDS)
         with self._transaction() as state:
             record = self._find(state, arch, unit.name, old["port"])
-            fresh = self._spawn(state, unit, old["port"], token=token, version=version)
-            record.update(pid=fresh["pid"], log=fresh["log"], version=version)
+            fresh = self._spawn(state, unit, old["port"], token=token, version=version, impl=impl)
+            record.update(pid=fresh["pid"], log=fresh["log"], version=version, impl=impl)
         try:
             self.wait_healthy([record], timeout=timeout)
         finally:
@@ -576,18 +610,28 @@ class ProcessRuntime:
                 if waiting:
                     time.sleep(0.05)
 
+    def _prepare(self, unit_name: str, impl: str) -> None:
+        """Check that ``unit_name`` has ``impl``; build the Rust binary now (not under the
+        state lock) when it is needed and missing or stale."""
+        impls.check(unit_name, impl)
+        if impl == impls.RUST:
+            impls.rust_binary(unit_name)
+
     def _spawn(
-        self, state: dict[str, Any], unit: Unit, port: int, *, token: str, version: str
+        self,
+        state: dict[str, Any],
+        unit: Unit,
+        port: int,
+        *,
+        token: str,
+        version: str,
+        impl: str = impls.PYTHON,
     ) -> dict[str, Any]:
         """Start one instance; the record is ``pending`` until someone settles it."""
         url = f"http://{self.host}:{port}"
         log = self.state.logs / f"{unit.arch}-{unit.name}-{port}.log"
         log_offset = restarts.log_size(log)
-        cmd = [
-            sys.executable, "-m", "uvicorn", unit.app,
-            "--host", self.host, "--port", str(port),
-            "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "5",
-        ]  # fmt: skip
+        cmd = impls.command(unit.name, impl, unit.app, host=self.host, port=port)
         extra = (state.get("unit_env") or {}).get(unit.name, {})
         env = self._env(unit, token=token, version=version, extra=extra)
         pid = processes.spawn(cmd, env=env, log=log)
@@ -601,6 +645,7 @@ class ProcessRuntime:
             "log": str(log),
             "log_offset": log_offset,
             "version": version,
+            "impl": impl,
             "pending": time.time(),
         }
 
@@ -640,6 +685,7 @@ class ProcessRuntime:
     def _probe(self, record: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"instance": None, "url": record["url"]}
         out.update(health.probe(record["url"]))
+        out["impl"] = out.get("impl") or record.get("impl", impls.PYTHON)
         return out
 
     def _running(self, state: dict[str, Any], arch: str) -> bool:

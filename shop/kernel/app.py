@@ -25,6 +25,7 @@ log = logging.getLogger("twinshop")
 
 TITLE = "twinshop"
 API_VERSION = "1"
+IMPLEMENTATION = "python"
 
 
 class Health(BaseModel):
@@ -32,6 +33,8 @@ class Health(BaseModel):
     unit: str
     version: str
     instance: str
+    impl: str = IMPLEMENTATION
+    """Which implementation answers (the Rust catalog says ``rust``)."""
 
 
 class Ready(BaseModel):
