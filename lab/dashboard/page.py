@@ -100,7 +100,8 @@ function unitBox(arch, u, calls) {
   const replicas = u.replicas.length
     ? u.replicas.map(r => el("li", {"data-instance": r.instance, "data-healthy": String(r.healthy)},
         el("span", {class: "dot " + (r.healthy ? "up" : "down")}),
-        r.instance + (r.version != null && u.versions.length > 1 ? "  v" + r.version : "")))
+        r.instance + (r.version != null && u.versions.length > 1 ? "  v" + r.version : "")
+          + (r.impl && r.impl !== "python" ? "  (" + r.impl + ")" : "")))
     : [el("li", {}, "no replica")];
   const sub = u.healthy_replicas + "/" + u.replicas.length + " healthy · " + versions
     + (calls.length ? " · \u2192 " + calls.join(", ") : "");

@@ -57,6 +57,7 @@ def unit_view(name: str, edge: bool, replicas: list[dict[str, Any]]) -> dict[str
                 "instance": r.get("instance") or "?",
                 "healthy": bool(r.get("healthy")),
                 "version": r.get("version"),
+                "impl": r.get("impl"),
             }
             for r in replicas
         ],

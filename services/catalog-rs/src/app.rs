@@ -68,7 +68,10 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(docs))
         .route("/_chaos", get(read_chaos).put(set_chaos))
         .route("/products", get(products::list).post(products::create))
-        .route("/products/{product_id}", get(products::one).patch(products::update))
+        .route(
+            "/products/{product_id}",
+            get(products::one).patch(products::update),
+        )
         .route(
             "/reservations/{order_id}",
             axum::routing::put(reservations::reserve).delete(reservations::release),
@@ -82,9 +85,10 @@ pub fn router(state: AppState) -> Router {
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -93,11 +97,17 @@ pub fn detail(status: StatusCode, message: &str) -> Response {
 }
 
 pub fn invalid(errors: Errors) -> Response {
-    json_response(StatusCode::UNPROCESSABLE_ENTITY, &json!({ "detail": errors.0 }))
+    json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &json!({ "detail": errors.0 }),
+    )
 }
 
 pub fn internal(error: impl std::fmt::Display) -> Response {
-    eprintln!("{{\"level\":\"error\",\"message\":{}}}", Value::from(error.to_string()));
+    eprintln!(
+        "{{\"level\":\"error\",\"message\":{}}}",
+        Value::from(error.to_string())
+    );
     detail(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
@@ -116,7 +126,11 @@ pub fn refuse_unless_admin(state: &Shared, headers: &HeaderMap) -> Option<Respon
         .map(|(_, given)| given.trim().as_bytes());
     let ok = match given {
         Some(given) if !token.is_empty() && given.len() == token.len() => {
-            given.iter().zip(token).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            given
+                .iter()
+                .zip(token)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
         }
         _ => false,
     };
@@ -139,7 +153,10 @@ pub async fn read_body(state: &Shared, body: Body) -> Result<Bytes, Response> {
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("request body over {limit} bytes"),
         )),
-        Err(e) => Err(detail(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}"))),
+        Err(e) => Err(detail(
+            StatusCode::BAD_REQUEST,
+            &format!("could not read the body: {e}"),
+        )),
     }
 }
 
@@ -159,17 +176,19 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut response = state.metrics.render().into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(telemetry::CONTENT_TYPE));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(telemetry::CONTENT_TYPE),
+    );
     response
 }
 
 async fn openapi() -> Response {
     let mut response = OPENAPI.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -187,7 +206,10 @@ async fn read_chaos(State(state): State<AppState>, headers: HeaderMap) -> Respon
         return refused;
     }
     if !state.settings.chaos {
-        return detail(StatusCode::NOT_FOUND, "chaos is disabled (set TWINSHOP_CHAOS=1)");
+        return detail(
+            StatusCode::NOT_FOUND,
+            "chaos is disabled (set TWINSHOP_CHAOS=1)",
+        );
     }
     json_response(StatusCode::OK, &state.chaos.toggles())
 }
@@ -207,7 +229,10 @@ async fn set_chaos(State(state): State<AppState>, headers: HeaderMap, body: Body
         return invalid(errors);
     };
     if !state.settings.chaos {
-        return detail(StatusCode::NOT_FOUND, "chaos is disabled (set TWINSHOP_CHAOS=1)");
+        return detail(
+            StatusCode::NOT_FOUND,
+            "chaos is disabled (set TWINSHOP_CHAOS=1)",
+        );
     }
     match state.chaos.apply(update) {
         Ok(toggles) => json_response(StatusCode::OK, &toggles),
@@ -220,7 +245,9 @@ async fn set_chaos(State(state): State<AppState>, headers: HeaderMap, body: Body
 fn request_id(headers: &HeaderMap) -> String {
     let given = headers.get("x-request-id").and_then(|v| v.to_str().ok());
     match given {
-        Some(v) if !v.is_empty() && v.len() <= 200 && v.bytes().all(|b| (b' '..=b'~').contains(&b)) => {
+        Some(v)
+            if !v.is_empty() && v.len() <= 200 && v.bytes().all(|b| (b' '..=b'~').contains(&b)) =>
+        {
             v.to_string()
         }
         _ => {
@@ -249,7 +276,9 @@ async fn kernel(State(state): State<AppState>, mut request: Request, next: Next)
             let text = v.to_str().unwrap_or("x");
             !text.bytes().all(|b| b.is_ascii_digit())
                 || text.is_empty()
-                || text.parse::<u128>().map_or(true, |n| n > state.settings.max_body_bytes as u128)
+                || text
+                    .parse::<u128>()
+                    .map_or(true, |n| n > state.settings.max_body_bytes as u128)
         })
         .unwrap_or(false);
     let mut response = if too_large {
@@ -262,11 +291,18 @@ async fn kernel(State(state): State<AppState>, mut request: Request, next: Next)
                 tokio::time::sleep(Duration::from_millis(toggles.latency_ms as u64)).await;
             }
             if toggles.error_rate > 0.0 && rand::random::<f64>() < toggles.error_rate {
-                injected = Some(detail(StatusCode::INTERNAL_SERVER_ERROR, "chaos: injected error"));
+                injected = Some(detail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "chaos: injected error",
+                ));
             }
         }
         match injected {
             Some(response) => response,
+            // FastAPI's GET routes do not answer HEAD (axum's would).
+            None if request.method() == Method::HEAD && route != "other" => {
+                detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+            }
             None => {
                 let is_head = request.method() == Method::HEAD;
                 let response = next.run(request).await;

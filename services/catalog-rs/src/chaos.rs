@@ -57,7 +57,11 @@ impl Chaos {
     pub fn apply(&self, update: Update) -> Result<Value, String> {
         let mut crash_at = update.crash_at;
         if let Some(on) = update.crash_on_checkout {
-            crash_at = Some(if on { "after_reserve".into() } else { String::new() });
+            crash_at = Some(if on {
+                "after_reserve".into()
+            } else {
+                String::new()
+            });
         }
         if let Some(point) = &crash_at {
             if !point.is_empty() && !POINTS.contains(&point.as_str()) {
@@ -100,45 +104,107 @@ pub fn parse_update(body: &Value, errors: &mut Errors) -> Option<Update> {
     let base = validate::loc(&["body"]);
     let map: &Map<String, Value> = validate::object(body, &base, errors)?;
     let here = |name: &str| vec![Value::from("body"), Value::from(name)];
-    let mut update = Update { latency_ms: None, error_rate: None, crash_at: None, crash_on_checkout: None };
+    let mut update = Update {
+        latency_ms: None,
+        error_rate: None,
+        crash_at: None,
+        crash_on_checkout: None,
+    };
     match map.get("latency_ms") {
         None | Some(Value::Null) => {}
         Some(v) => {
+            let here = here("latency_ms");
             let parsed = match v {
-                Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
-                Value::String(s) => validate::text_int(s).ok().flatten(),
-                _ => None,
+                Value::Number(n) if validate::integer_literal(n) => {
+                    Ok(n.as_i64().unwrap_or(if n.to_string().starts_with('-') {
+                        i64::MIN
+                    } else {
+                        i64::MAX
+                    }))
+                }
+                Value::Number(n) => match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 => Ok(f as i64),
+                    _ => Err((
+                        "int_from_float",
+                        "Input should be a valid integer, got a number with a fractional part",
+                    )),
+                },
+                Value::String(s) => validate::text_int(s)
+                    .map(|i| i.unwrap_or(i64::MAX))
+                    .map_err(|()| {
+                        (
+                            "int_parsing",
+                            "Input should be a valid integer, unable to parse string as an integer",
+                        )
+                    }),
+                Value::Bool(b) => Ok(i64::from(*b)),
+                _ => Err(("int_type", "Input should be a valid integer")),
             };
             match parsed {
-                None => errors.add("int_type", here("latency_ms"), "Input should be a valid integer".into(), v.clone()),
-                Some(ms) if ms < 0 => errors.add("greater_than_equal", here("latency_ms"), "Input should be greater than or equal to 0".into(), v.clone()),
-                Some(ms) if ms > 60_000 => errors.add("less_than_equal", here("latency_ms"), "Input should be less than or equal to 60000".into(), v.clone()),
-                Some(ms) => update.latency_ms = Some(ms),
+                Err((kind, msg)) => errors.add(kind, here, msg.into(), v.clone()),
+                Ok(ms) if ms < 0 => errors.add(
+                    "greater_than_equal",
+                    here,
+                    "Input should be greater than or equal to 0".into(),
+                    v.clone(),
+                ),
+                Ok(ms) if ms > 60_000 => errors.add(
+                    "less_than_equal",
+                    here,
+                    "Input should be less than or equal to 60000".into(),
+                    v.clone(),
+                ),
+                Ok(ms) => update.latency_ms = Some(ms),
             }
         }
     }
     match map.get("error_rate") {
         None | Some(Value::Null) => {}
         Some(v) => {
+            let here = here("error_rate");
             let parsed = match v {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.trim().parse::<f64>().ok(),
-                _ => None,
+                Value::Number(n) => n
+                    .as_f64()
+                    .ok_or(("float_type", "Input should be a valid number")),
+                Value::String(s) => s.trim().parse::<f64>().map_err(|_| {
+                    (
+                        "float_parsing",
+                        "Input should be a valid number, unable to parse string as a number",
+                    )
+                }),
+                Value::Bool(b) => Ok(f64::from(u8::from(*b))),
+                _ => Err(("float_type", "Input should be a valid number")),
             };
             match parsed {
-                None => errors.add("float_type", here("error_rate"), "Input should be a valid number".into(), v.clone()),
-                Some(r) if r.is_nan() || r < 0.0 => errors.add("greater_than_equal", here("error_rate"), "Input should be greater than or equal to 0".into(), v.clone()),
-                Some(r) if r > 1.0 => errors.add("less_than_equal", here("error_rate"), "Input should be less than or equal to 1".into(), v.clone()),
-                Some(r) => update.error_rate = Some(r),
+                Err((kind, msg)) => errors.add(kind, here, msg.into(), v.clone()),
+                Ok(r) if r.is_nan() || r < 0.0 => errors.add(
+                    "greater_than_equal",
+                    here,
+                    "Input should be greater than or equal to 0".into(),
+                    v.clone(),
+                ),
+                Ok(r) if r > 1.0 => errors.add(
+                    "less_than_equal",
+                    here,
+                    "Input should be less than or equal to 1".into(),
+                    v.clone(),
+                ),
+                Ok(r) => update.error_rate = Some(r),
             }
         }
     }
     match map.get("crash_at") {
         None | Some(Value::Null) => {}
         Some(v @ Value::String(s)) => {
-            update.crash_at = validate::string_rules_plain(s, 64, here("crash_at"), v.clone(), errors)
+            update.crash_at =
+                validate::string_rules_plain(s, 64, here("crash_at"), v.clone(), errors)
         }
-        Some(v) => errors.add("string_type", here("crash_at"), "Input should be a valid string".into(), v.clone()),
+        Some(v) => errors.add(
+            "string_type",
+            here("crash_at"),
+            "Input should be a valid string".into(),
+            v.clone(),
+        ),
     }
     match map.get("crash_on_checkout") {
         None | Some(Value::Null) => {}
@@ -156,11 +222,21 @@ pub fn parse_update(body: &Value, errors: &mut Errors) -> Option<Update> {
             };
             match parsed {
                 Some(b) => update.crash_on_checkout = Some(b),
-                None => errors.add("bool_parsing", here("crash_on_checkout"), "Input should be a valid boolean, unable to interpret input".into(), v.clone()),
+                None => errors.add(
+                    "bool_parsing",
+                    here("crash_on_checkout"),
+                    "Input should be a valid boolean, unable to interpret input".into(),
+                    v.clone(),
+                ),
             }
         }
     }
-    validate::no_extras(map, &["latency_ms", "error_rate", "crash_at", "crash_on_checkout"], &base, errors);
+    validate::no_extras(
+        map,
+        &["latency_ms", "error_rate", "crash_at", "crash_on_checkout"],
+        &base,
+        errors,
+    );
     if errors.is_empty() {
         Some(update)
     } else {

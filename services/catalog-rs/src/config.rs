@@ -29,7 +29,10 @@ fn var(name: &str) -> Option<String> {
 fn flag(name: &str, default: bool) -> bool {
     match var(name) {
         None => default,
-        Some(v) => !matches!(v.trim().to_lowercase().as_str(), "0" | "false" | "no" | "off" | ""),
+        Some(v) => !matches!(
+            v.trim().to_lowercase().as_str(),
+            "0" | "false" | "no" | "off" | ""
+        ),
     }
 }
 
@@ -44,7 +47,10 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
 }
 
 fn secret(value: Option<String>, file: Option<String>) -> Result<String, String> {
-    match (value.filter(|v| !v.is_empty()), file.filter(|f| !f.is_empty())) {
+    match (
+        value.filter(|v| !v.is_empty()),
+        file.filter(|f| !f.is_empty()),
+    ) {
         (Some(v), _) => Ok(v),
         (None, Some(path)) => fs::read_to_string(&path)
             .map(|s| s.trim().to_string())
@@ -67,7 +73,11 @@ impl Settings {
                     let value = it.next().ok_or("--port needs a value")?;
                     port = value.parse().map_err(|_| format!("bad --port {value:?}"))?;
                 }
-                other => return Err(format!("unknown argument {other:?} (use --host H --port P)")),
+                other => {
+                    return Err(format!(
+                        "unknown argument {other:?} (use --host H --port P)"
+                    ))
+                }
             }
         }
         let mut database_url =
@@ -127,7 +137,11 @@ fn default_instance() -> String {
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .unwrap_or_else(|_| "localhost".into());
     let host = host.trim().split('.').next().unwrap_or("").to_string();
-    if host.len() == 12 && host.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if host.len() == 12
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return host;
     }
     let short: String = host.chars().take(12).collect();

@@ -83,7 +83,11 @@ impl Db {
 
     /// Create missing tables; tolerate a replica doing the same at the same moment.
     pub async fn create_schema(&self) -> Result<(), sqlx::Error> {
-        let statements = if self.sqlite { SQLITE_SCHEMA } else { POSTGRES_SCHEMA };
+        let statements = if self.sqlite {
+            SQLITE_SCHEMA
+        } else {
+            POSTGRES_SCHEMA
+        };
         let mut attempt = 0;
         loop {
             let result = async {
@@ -143,7 +147,10 @@ mod tests {
 
     #[test]
     fn sqlalchemy_urls_become_sqlx_urls() {
-        assert_eq!(sqlx_url("sqlite:////tmp/a.db"), "sqlite:///tmp/a.db?mode=rwc");
+        assert_eq!(
+            sqlx_url("sqlite:////tmp/a.db"),
+            "sqlite:///tmp/a.db?mode=rwc"
+        );
         assert_eq!(
             sqlx_url("postgresql+psycopg://u:p@db:5432/catalog"),
             "postgres://u:p@db:5432/catalog"

@@ -68,9 +68,12 @@ async fn stopped() {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let settings = Settings::from_env(&args).unwrap_or_else(|e| fail(e));
-    let db = prepare(&settings)
-        .await
-        .unwrap_or_else(|e| fail(format!("database {}: {e}", redacted(&settings.database_url))));
+    let db = prepare(&settings).await.unwrap_or_else(|e| {
+        fail(format!(
+            "database {}: {e}",
+            redacted(&settings.database_url)
+        ))
+    });
     let address = format!("{}:{}", settings.host, settings.port);
     let listener = TcpListener::bind(&address)
         .await

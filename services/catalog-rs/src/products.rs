@@ -81,7 +81,9 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Response {
     }
     .await;
     match page {
-        Ok((items, total)) => app::json_response(StatusCode::OK, &json!({"items": items, "total": total})),
+        Ok((items, total)) => {
+            app::json_response(StatusCode::OK, &json!({"items": items, "total": total}))
+        }
         Err(e) => app::internal(e),
     }
 }
@@ -108,7 +110,9 @@ pub async fn one(State(state): State<AppState>, request: Request) -> Response {
     let Some((id, shown)) = product_id(&request, &mut errors) else {
         return app::invalid(errors);
     };
-    let Some(id) = id else { return not_found(&shown) };
+    let Some(id) = id else {
+        return not_found(&shown);
+    };
     let found = async {
         let mut conn = state.db.pool.acquire().await?;
         store::get_product(&mut conn, id).await
@@ -135,9 +139,21 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bod
         let map = validate::object(&value, &base, &mut errors)?.clone();
         let sku = validate::clean_str(&map, "sku", (1, 64), &base, &mut errors);
         let name = validate::clean_str(&map, "name", (1, 200), &base, &mut errors);
-        let price = validate::strict_int(&map, "price_cents", (0, MAX_PRICE_CENTS), false, &base, &mut errors);
+        let price = validate::strict_int(
+            &map,
+            "price_cents",
+            (0, MAX_PRICE_CENTS),
+            false,
+            &base,
+            &mut errors,
+        );
         let stock = validate::strict_int(&map, "stock", (0, MAX_STOCK), false, &base, &mut errors);
-        validate::no_extras(&map, &["sku", "name", "price_cents", "stock"], &base, &mut errors);
+        validate::no_extras(
+            &map,
+            &["sku", "name", "price_cents", "stock"],
+            &base,
+            &mut errors,
+        );
         Some((sku?, name?, price??, stock??))
     });
     let Some((sku, name, price, stock)) = fields.filter(|_| errors.is_empty()) else {
@@ -156,7 +172,10 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bod
         Ok(Some(product)) => app::json_response(StatusCode::CREATED, &json!(product)),
         Ok(None) => app::detail(
             StatusCode::CONFLICT,
-            &format!("a product with sku {} already exists", validate::py_repr(&sku)),
+            &format!(
+                "a product with sku {} already exists",
+                validate::py_repr(&sku)
+            ),
         ),
         Err(e) => app::internal(e),
     }
@@ -175,15 +194,25 @@ pub async fn update(State(state): State<AppState>, request: Request) -> Response
     let base = validate::loc(&["body"]);
     let fields = validate::json_body(&bytes, &mut errors).and_then(|value| {
         let map = validate::object(&value, &base, &mut errors)?.clone();
-        let price = validate::strict_int(&map, "price_cents", (0, MAX_PRICE_CENTS), true, &base, &mut errors);
+        let price = validate::strict_int(
+            &map,
+            "price_cents",
+            (0, MAX_PRICE_CENTS),
+            true,
+            &base,
+            &mut errors,
+        );
         let stock = validate::strict_int(&map, "stock", (0, MAX_STOCK), true, &base, &mut errors);
         validate::no_extras(&map, &["price_cents", "stock"], &base, &mut errors);
         Some((price?, stock?))
     });
-    let (Some((id, shown)), Some((price, stock))) = (id, fields.filter(|_| errors.is_empty())) else {
+    let (Some((id, shown)), Some((price, stock))) = (id, fields.filter(|_| errors.is_empty()))
+    else {
         return app::invalid(errors);
     };
-    let Some(id) = id else { return not_found(&shown) };
+    let Some(id) = id else {
+        return not_found(&shown);
+    };
     let changed = async {
         let mut tx = state.db.write().await?;
         let product = store::update_product(&mut tx, id, price, stock).await?;

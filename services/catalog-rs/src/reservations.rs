@@ -32,7 +32,13 @@ pub fn deadline(value: Option<&str>, arrived: Instant) -> Option<Instant> {
     if millis >= 0 {
         Some(arrived + Duration::from_millis(millis.min(10_i64.pow(12)) as u64))
     } else {
-        Some(arrived.checked_sub(Duration::from_millis(millis.unsigned_abs().min(10_u64.pow(12)))).unwrap_or(arrived))
+        Some(
+            arrived
+                .checked_sub(Duration::from_millis(
+                    millis.unsigned_abs().min(10_u64.pow(12)),
+                ))
+                .unwrap_or(arrived),
+        )
     }
 }
 
@@ -47,11 +53,21 @@ fn order_id(request: &Request, errors: &mut Errors) -> Option<String> {
     let here = validate::loc(&["path", "order_id"]);
     let length = text.chars().count();
     if length > 64 {
-        errors.add("string_too_long", here, "String should have at most 64 characters".into(), Value::from(text));
+        errors.add(
+            "string_too_long",
+            here,
+            "String should have at most 64 characters".into(),
+            Value::from(text),
+        );
         return None;
     }
     if length == 0 {
-        errors.add("string_too_short", here, "String should have at least 1 character".into(), Value::from(text));
+        errors.add(
+            "string_too_short",
+            here,
+            "String should have at least 1 character".into(),
+            Value::from(text),
+        );
         return None;
     }
     Some(text)
@@ -64,7 +80,12 @@ fn lines(value: &Value, errors: &mut Errors) -> Option<Vec<Line>> {
     let items_loc = vec![Value::from("body"), Value::from("items")];
     let mut out = Vec::new();
     match map.get("items") {
-        None => errors.add("missing", items_loc, "Field required".into(), Value::Object(map.clone())),
+        None => errors.add(
+            "missing",
+            items_loc,
+            "Field required".into(),
+            Value::Object(map.clone()),
+        ),
         Some(Value::Array(items)) if items.is_empty() => errors.add(
             "too_short",
             items_loc,
@@ -74,23 +95,38 @@ fn lines(value: &Value, errors: &mut Errors) -> Option<Vec<Line>> {
         Some(Value::Array(items)) if items.len() > 50 => errors.add(
             "too_long",
             items_loc,
-            format!("List should have at most 50 items after validation, not {}", items.len()),
+            format!(
+                "List should have at most 50 items after validation, not {}",
+                items.len()
+            ),
             Value::Array(items.clone()),
         ),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let mut here = items_loc.clone();
                 here.push(Value::from(i));
-                let Some(fields) = validate::object(item, &here, errors) else { continue };
+                let Some(fields) = validate::object(item, &here, errors) else {
+                    continue;
+                };
                 let product_id = validate::strict_any_int(fields, "product_id", &here, errors);
-                let quantity = validate::strict_int(fields, "quantity", (1, 1000), false, &here, errors).flatten();
+                let quantity =
+                    validate::strict_int(fields, "quantity", (1, 1000), false, &here, errors)
+                        .flatten();
                 validate::no_extras(fields, &["product_id", "quantity"], &here, errors);
                 if let (Some(product_id), Some(quantity)) = (product_id, quantity) {
-                    out.push(Line { product_id, quantity });
+                    out.push(Line {
+                        product_id,
+                        quantity,
+                    });
                 }
             }
         }
-        Some(other) => errors.add("list_type", items_loc, "Input should be a valid list".into(), other.clone()),
+        Some(other) => errors.add(
+            "list_type",
+            items_loc,
+            "Input should be a valid list".into(),
+            other.clone(),
+        ),
     }
     validate::no_extras(map, &["items"], &base, errors);
     errors.is_empty().then_some(out)
@@ -103,9 +139,10 @@ fn refused(refusal: Refusal) -> Response {
             StatusCode::UNPROCESSABLE_ENTITY,
             &json!({"detail": message, "product_ids": ids}),
         ),
-        Refusal::Insufficient(id) => {
-            app::json_response(StatusCode::CONFLICT, &json!({"detail": message, "product_id": id}))
-        }
+        Refusal::Insufficient(id) => app::json_response(
+            StatusCode::CONFLICT,
+            &json!({"detail": message, "product_id": id}),
+        ),
         Refusal::Released(_) => app::detail(StatusCode::GONE, &message),
     }
 }
@@ -118,8 +155,15 @@ enum Reserved {
 
 /// Take the stock of every item, all or nothing (409 names the short product).
 pub async fn reserve(State(state): State<AppState>, request: Request) -> Response {
-    let arrived = request.extensions().get::<Arrived>().map_or_else(Instant::now, |a| a.0);
-    let header = request.headers().get("x-deadline-ms").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let arrived = request
+        .extensions()
+        .get::<Arrived>()
+        .map_or_else(Instant::now, |a| a.0);
+    let header = request
+        .headers()
+        .get("x-deadline-ms")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut errors = Errors::default();
     let order = order_id(&request, &mut errors);
     let bytes = match app::read_body(&state, request.into_body()).await {
@@ -134,7 +178,10 @@ pub async fn reserve(State(state): State<AppState>, request: Request) -> Respons
     seen.sort_unstable();
     seen.dedup();
     if seen.len() != wanted.len() {
-        return app::detail(StatusCode::UNPROCESSABLE_ENTITY, "duplicate product_id in items");
+        return app::detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "duplicate product_id in items",
+        );
     }
     let deadline = deadline(header.as_deref(), arrived);
     if passed(deadline) {
@@ -145,7 +192,7 @@ pub async fn reserve(State(state): State<AppState>, request: Request) -> Respons
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = async {
+            let result: Result<Reserved, sqlx::Error> = async {
                 let mut tx = state.db.write().await?;
                 match store::reserve(&mut tx, &order, &wanted).await? {
                     Outcome::Refused(r) => Ok(Reserved::Refused(r)), // rolled back on drop
@@ -153,7 +200,7 @@ pub async fn reserve(State(state): State<AppState>, request: Request) -> Respons
                     Outcome::Done(reservation) => {
                         tx.commit().await?;
                         state.chaos.crash("after_reserve");
-                        Ok::<_, sqlx::Error>(Reserved::Done(reservation))
+                        Ok(Reserved::Done(reservation))
                     }
                 }
             }
@@ -165,7 +212,9 @@ pub async fn reserve(State(state): State<AppState>, request: Request) -> Respons
         }
     });
     match work.await {
-        Ok(Ok(Reserved::Done(reservation))) => app::json_response(StatusCode::OK, &json!(reservation)),
+        Ok(Ok(Reserved::Done(reservation))) => {
+            app::json_response(StatusCode::OK, &json!(reservation))
+        }
         Ok(Ok(Reserved::Refused(refusal))) => refused(refusal),
         Ok(Ok(Reserved::GaveUp)) => app::detail(StatusCode::GATEWAY_TIMEOUT, GAVE_UP),
         Ok(Err(e)) => app::internal(e),
@@ -183,11 +232,11 @@ pub async fn release(State(state): State<AppState>, request: Request) -> Respons
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = async {
+            let result: Result<bool, sqlx::Error> = async {
                 let mut tx = state.db.write().await?;
                 let restored = store::release(&mut tx, &order).await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(restored)
+                Ok(restored)
             }
             .await;
             match result {
@@ -217,8 +266,14 @@ mod tests {
     #[test]
     fn deadlines_as_python_reads_them() {
         let now = Instant::now();
-        assert_eq!(deadline(Some(" 250 "), now), Some(now + Duration::from_millis(250)));
-        assert_eq!(deadline(Some("+5"), now), Some(now + Duration::from_millis(5)));
+        assert_eq!(
+            deadline(Some(" 250 "), now),
+            Some(now + Duration::from_millis(250))
+        );
+        assert_eq!(
+            deadline(Some("+5"), now),
+            Some(now + Duration::from_millis(5))
+        );
         assert!(deadline(Some("-5"), now).is_some_and(|d| d <= now));
         assert_eq!(deadline(Some("1.5"), now), None);
         assert_eq!(deadline(Some("soon"), now), None);

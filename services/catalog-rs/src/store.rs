@@ -100,10 +100,13 @@ pub async fn search(
         p.push('%');
         p
     });
-    let filter = if pattern.is_some() { " WHERE lower(name) LIKE $3 ESCAPE '/'" } else { "" };
-    let page = format!(
-        "SELECT {PRODUCT_COLUMNS} FROM products{filter} ORDER BY id LIMIT $1 OFFSET $2"
-    );
+    let filter = if pattern.is_some() {
+        " WHERE lower(name) LIKE $3 ESCAPE '/'"
+    } else {
+        ""
+    };
+    let page =
+        format!("SELECT {PRODUCT_COLUMNS} FROM products{filter} ORDER BY id LIMIT $1 OFFSET $2");
     let mut query = sqlx::query(&page).bind(limit).bind(offset);
     if let Some(p) = &pattern {
         query = query.bind(p.clone());
@@ -122,7 +125,10 @@ pub async fn search(
     Ok((items, total))
 }
 
-pub async fn get_product(conn: &mut AnyConnection, id: i64) -> Result<Option<Product>, sqlx::Error> {
+pub async fn get_product(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<Product>, sqlx::Error> {
     if !plausible_id(id) {
         return Ok(None);
     }
@@ -244,7 +250,11 @@ async fn reservation(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Some(Reservation { order_id: order_id.into(), status, items }))
+    Ok(Some(Reservation {
+        order_id: order_id.into(),
+        status,
+        items,
+    }))
 }
 
 async fn add_reservation(conn: &mut AnyConnection, r: &Reservation) -> Result<(), sqlx::Error> {
@@ -285,7 +295,11 @@ pub async fn reserve(
     }
     let wanted: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
     let products = get_many(conn, &wanted).await?;
-    let unknown: Vec<i64> = wanted.iter().copied().filter(|id| !products.contains_key(id)).collect();
+    let unknown: Vec<i64> = wanted
+        .iter()
+        .copied()
+        .filter(|id| !products.contains_key(id))
+        .collect();
     if !unknown.is_empty() {
         return Ok(Outcome::Refused(Refusal::Unknown(unknown)));
     }
@@ -293,13 +307,12 @@ pub async fn reserve(
     let mut sorted = lines.to_vec();
     sorted.sort_by_key(|l| l.product_id);
     for line in &sorted {
-        let taken = sqlx::query(
-            "UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1",
-        )
-        .bind(line.quantity)
-        .bind(line.product_id)
-        .execute(&mut *conn)
-        .await?;
+        let taken =
+            sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
+                .bind(line.quantity)
+                .bind(line.product_id)
+                .execute(&mut *conn)
+                .await?;
         if taken.rows_affected() != 1 {
             return Ok(Outcome::Refused(Refusal::Insufficient(line.product_id)));
         }
@@ -378,7 +391,10 @@ pub async fn seed(conn: &mut AnyConnection, count: i64, stock: i64) -> Result<i6
             format!("{adjective} {noun}")
         };
         let price = 199 + (i * 7919) % 9800;
-        if add_product(conn, &format!("SKU-{i:04}"), &name, price, stock).await?.is_none() {
+        if add_product(conn, &format!("SKU-{i:04}"), &name, price, stock)
+            .await?
+            .is_none()
+        {
             // A replica seeding at the same moment: let the caller retry (it sees them).
             return Err(sqlx::Error::RowNotFound);
         }

@@ -4,11 +4,17 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+];
 
 pub struct Metrics {
     unit: String,
@@ -46,14 +52,24 @@ impl Metrics {
             &["unit", "route", "method"],
         )
         .expect("valid histogram");
-        registry.register(Box::new(requests.clone())).expect("registered once");
-        registry.register(Box::new(seconds.clone())).expect("registered once");
-        Metrics { unit: unit.into(), registry, requests, seconds }
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(seconds.clone()))
+            .expect("registered once");
+        Metrics {
+            unit: unit.into(),
+            registry,
+            requests,
+            seconds,
+        }
     }
 
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
         self.requests
-            .with_label_values(&[self.unit.as_str(), route, method, &status.to_string()])
+            .with_label_values(&[self.unit.as_str(), route, method, status.as_str()])
             .inc();
         self.seconds
             .with_label_values(&[self.unit.as_str(), route, method])
@@ -88,7 +104,11 @@ impl RequestLog {
             return;
         }
         let ms = (seconds * 100_000.0).round() / 100.0;
-        let ms = if ms.fract() == 0.0 { format!("{ms:.1}") } else { format!("{ms}") };
+        let ms = if ms.fract() == 0.0 {
+            format!("{ms:.1}")
+        } else {
+            format!("{ms}")
+        };
         let line = format!(
             "{{\"ts\":\"{}\",{},\"request_id\":{},\"method\":{},\"route\":{},\"status\":{status},\"ms\":{ms}}}\n",
             timestamp(SystemTime::now()),

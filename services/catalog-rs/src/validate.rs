@@ -8,12 +8,53 @@ pub struct Errors(pub Vec<Value>);
 
 impl Errors {
     pub fn add(&mut self, kind: &str, loc: Vec<Value>, msg: String, input: Value) {
-        self.0.push(json!({"type": kind, "loc": loc, "msg": msg, "input": input}));
+        let input = printable(&input, 0);
+        self.0
+            .push(json!({"type": kind, "loc": loc, "msg": msg, "input": input}));
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// The echoed input as the Python units' 422 handler trims it: 50 items per list or object,
+/// 5 levels deep, integers past 2**63 as the start of their digits.
+fn printable(value: &Value, depth: usize) -> Value {
+    match value {
+        Value::Number(n) if integer_literal(n) && n.as_i64().is_none() => {
+            let digits = n.to_string();
+            match n.as_u64() {
+                Some(u) if u < 1 << 63 => value.clone(),
+                _ => Value::from(format!(
+                    "{}...",
+                    digits.chars().take(40).collect::<String>()
+                )),
+            }
+        }
+        Value::Array(items) if depth < 5 => Value::Array(
+            items
+                .iter()
+                .take(50)
+                .map(|v| printable(v, depth + 1))
+                .collect(),
+        ),
+        Value::Object(map) if depth < 5 => Value::Object(
+            map.iter()
+                .take(50)
+                .map(|(k, v)| (k.clone(), printable(v, depth + 1)))
+                .collect(),
+        ),
+        Value::Array(_) | Value::Object(_) => Value::Null,
+        other => other.clone(),
+    }
+}
+
+/// A JSON number written as an integer (no fraction, no exponent), however large.
+pub fn integer_literal(n: &serde_json::Number) -> bool {
+    n.to_string()
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'-')
 }
 
 pub fn loc(parts: &[&str]) -> Vec<Value> {
@@ -29,11 +70,21 @@ fn at(base: &[Value], part: impl Into<Value>) -> Vec<Value> {
 /// The body as JSON, or the error FastAPI gives when it is absent or unparsable.
 pub fn json_body(body: &[u8], errors: &mut Errors) -> Option<Value> {
     if body.is_empty() {
-        errors.add("missing", loc(&["body"]), "Field required".into(), Value::Null);
+        errors.add(
+            "missing",
+            loc(&["body"]),
+            "Field required".into(),
+            Value::Null,
+        );
         return None;
     }
     if std::str::from_utf8(body).is_err() {
-        errors.add("json_invalid", loc(&["body"]), "body is not valid JSON".into(), Value::Null);
+        errors.add(
+            "json_invalid",
+            loc(&["body"]),
+            "body is not valid JSON".into(),
+            Value::Null,
+        );
         return None;
     }
     match serde_json::from_slice::<Value>(body) {
@@ -60,14 +111,23 @@ pub fn json_body(body: &[u8], errors: &mut Errors) -> Option<Value> {
         }
         Err(_) => {
             // Nesting deeper than the parser goes, like Python's RecursionError.
-            errors.add("json_invalid", loc(&["body"]), "body is not valid JSON".into(), Value::Null);
+            errors.add(
+                "json_invalid",
+                loc(&["body"]),
+                "body is not valid JSON".into(),
+                Value::Null,
+            );
             None
         }
     }
 }
 
 /// The fields of a model (`extra="forbid"`): the object, or the error for a non-object.
-pub fn object<'a>(value: &'a Value, base: &[Value], errors: &mut Errors) -> Option<&'a Map<String, Value>> {
+pub fn object<'a>(
+    value: &'a Value,
+    base: &[Value],
+    errors: &mut Errors,
+) -> Option<&'a Map<String, Value>> {
     match value {
         Value::Object(map) => Some(map),
         other => {
@@ -105,12 +165,29 @@ fn missing(map: &Map<String, Value>, name: &str, base: &[Value], errors: &mut Er
     );
 }
 
-fn bounds(value: i64, ge: i64, le: i64, here: Vec<Value>, input: Value, errors: &mut Errors) -> Option<i64> {
+fn bounds(
+    value: i64,
+    ge: i64,
+    le: i64,
+    here: Vec<Value>,
+    input: Value,
+    errors: &mut Errors,
+) -> Option<i64> {
     if value < ge {
-        errors.add("greater_than_equal", here, format!("Input should be greater than or equal to {ge}"), input);
+        errors.add(
+            "greater_than_equal",
+            here,
+            format!("Input should be greater than or equal to {ge}"),
+            input,
+        );
         None
     } else if value > le {
-        errors.add("less_than_equal", here, format!("Input should be less than or equal to {le}"), input);
+        errors.add(
+            "less_than_equal",
+            here,
+            format!("Input should be less than or equal to {le}"),
+            input,
+        );
         None
     } else {
         Some(value)
@@ -134,22 +211,38 @@ pub fn strict_int(
             None
         }
         Some(Value::Null) if optional => Some(None),
-        Some(v @ Value::Number(n)) if n.is_i64() || n.is_u64() => match n.as_i64() {
+        Some(v @ Value::Number(n)) if integer_literal(n) => match n.as_i64() {
             Some(i) => bounds(i, ge, le, here, v.clone(), errors).map(Some),
+            None if n.to_string().starts_with('-') => {
+                let msg = format!("Input should be greater than or equal to {ge}");
+                errors.add("greater_than_equal", here, msg, v.clone());
+                None
+            }
             None => {
-                errors.add("less_than_equal", here, format!("Input should be less than or equal to {le}"), v.clone());
+                let msg = format!("Input should be less than or equal to {le}");
+                errors.add("less_than_equal", here, msg, v.clone());
                 None
             }
         },
         Some(v) => {
-            errors.add("int_type", here, "Input should be a valid integer".into(), v.clone());
+            errors.add(
+                "int_type",
+                here,
+                "Input should be a valid integer".into(),
+                v.clone(),
+            );
             None
         }
     }
 }
 
 /// A strict integer field with no bounds (`product_id`).
-pub fn strict_any_int(map: &Map<String, Value>, name: &str, base: &[Value], errors: &mut Errors) -> Option<i64> {
+pub fn strict_any_int(
+    map: &Map<String, Value>,
+    name: &str,
+    base: &[Value],
+    errors: &mut Errors,
+) -> Option<i64> {
     strict_int(map, name, (i64::MIN, i64::MAX), false, base, errors).flatten()
 }
 
@@ -174,29 +267,49 @@ pub fn clean_str(
         }
         Some(v @ Value::String(s)) => string_rules(s, (min, max), here, v.clone(), errors),
         Some(v) => {
-            errors.add("string_type", here, "Input should be a valid string".into(), v.clone());
+            errors.add(
+                "string_type",
+                here,
+                "Input should be a valid string".into(),
+                v.clone(),
+            );
             None
         }
     }
 }
 
-/// Length (in characters) and cleanliness of a string, errors at `here`.
-pub fn string_rules(s: &str, (min, max): (usize, usize), here: Vec<Value>, input: Value, errors: &mut Errors) -> Option<String> {
+/// Cleanliness, then length (in characters), of a `CleanStr`: pydantic checks the length
+/// after the validator, so it reports it as a generic `too_short` / `too_long`.
+pub fn string_rules(
+    s: &str,
+    (min, max): (usize, usize),
+    here: Vec<Value>,
+    input: Value,
+    errors: &mut Errors,
+) -> Option<String> {
     let length = s.chars().count();
-    let plural = |n: usize| if n == 1 { "character" } else { "characters" };
-    if length < min {
-        errors.add("string_too_short", here, format!("String should have at least {min} {}", plural(min)), input);
-        None
-    } else if length > max {
-        errors.add("string_too_long", here, format!("String should have at most {max} {}", plural(max)), input);
-        None
-    } else if !clean(s) {
+    let items = |n: usize| if n == 1 { "item" } else { "items" };
+    if !clean(s) {
         errors.add(
             "value_error",
             here,
             "Value error, control characters and lone surrogates are not allowed".into(),
             input,
         );
+        None
+    } else if length < min {
+        let msg = format!(
+            "Value should have at least {min} {} after validation, not {length}",
+            items(min)
+        );
+        errors.add("too_short", here, msg, input);
+        None
+    } else if length > max {
+        let msg = format!(
+            "Value should have at most {max} {} after validation, not {length}",
+            items(max)
+        );
+        errors.add("too_long", here, msg, input);
         None
     } else {
         Some(s.to_string())
@@ -207,16 +320,36 @@ pub fn string_rules(s: &str, (min, max): (usize, usize), here: Vec<Value>, input
 /// `Ok(Some(i))` fits in an i64; `Ok(None)` is a valid integer too large for one.
 pub fn text_int(text: &str) -> Result<Option<i64>, ()> {
     let t = text.trim();
-    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let (negative, rest) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    // "1_000" (underscores between digits) and "5.0" (a zero fraction) are integers too.
+    let (whole, fraction) = rest.split_once('.').unwrap_or((rest, ""));
+    if !fraction.bytes().all(|b| b == b'0') {
         return Err(());
     }
-    Ok(t.strip_prefix('+').unwrap_or(t).parse::<i64>().ok())
+    let groups: Vec<&str> = whole.split('_').collect();
+    if groups
+        .iter()
+        .any(|g| g.is_empty() || !g.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(());
+    }
+    let digits = groups.concat();
+    let signed = if negative {
+        format!("-{digits}")
+    } else {
+        digits
+    };
+    Ok(signed.parse::<i64>().ok())
 }
 
 /// Python's `int(text)` printed back (no sign for positives, no leading zeros).
 pub fn normalized_int(text: &str) -> String {
-    let t = text.trim();
+    let cleaned = text.trim().replace('_', "");
+    let t = cleaned.split('.').next().unwrap_or("");
     let (negative, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
@@ -241,7 +374,11 @@ pub fn int_parsing(here: Vec<Value>, text: &str, errors: &mut Errors) {
 
 /// Python's `repr()` of a string, as the Python units put into their messages.
 pub fn py_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::new();
     out.push(quote);
     for ch in text.chars() {
@@ -254,7 +391,9 @@ pub fn py_repr(text: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -283,9 +422,20 @@ pub fn percent_decode(segment: &str) -> String {
 }
 
 /// A plain (not cleaned) string of at most `max` characters.
-pub fn string_rules_plain(s: &str, max: usize, here: Vec<Value>, input: Value, errors: &mut Errors) -> Option<String> {
+pub fn string_rules_plain(
+    s: &str,
+    max: usize,
+    here: Vec<Value>,
+    input: Value,
+    errors: &mut Errors,
+) -> Option<String> {
     if s.chars().count() > max {
-        errors.add("string_too_long", here, format!("String should have at most {max} characters"), input);
+        errors.add(
+            "string_too_long",
+            here,
+            format!("String should have at most {max} characters"),
+            input,
+        );
         return None;
     }
     Some(s.to_string())
@@ -301,6 +451,10 @@ mod tests {
         assert_eq!(text_int("-3"), Ok(Some(-3)));
         assert_eq!(text_int("1".repeat(30).as_str()), Ok(None));
         assert_eq!(text_int("1e3"), Err(()));
+        assert_eq!(text_int("1_0"), Ok(Some(10)));
+        assert_eq!(text_int("5.00"), Ok(Some(5)));
+        assert_eq!(text_int("5.5"), Err(()));
+        assert_eq!(text_int("1__0"), Err(()));
         assert_eq!(normalized_int("+0007"), "7");
         assert_eq!(normalized_int("-000"), "0");
     }
