@@ -27,7 +27,9 @@ def _lab(runtime: str, home: str | None, quick: bool, results: Path) -> Lab:
 def experiment_command(
     name: Annotated[
         str,
-        typer.Argument(help="scaling, resilience, redeploy, communication, structure, teams"),
+        typer.Argument(
+            help="scaling, resilience, redeploy, communication, structure, teams, flexibility"
+        ),
     ],
     runtime: RuntimeOpt = "process",
     home: HomeOpt = None,

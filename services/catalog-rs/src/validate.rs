@@ -32,6 +32,13 @@ fn printable(value: &Value, depth: usize) -> Value {
                 )),
             }
         }
+        Value::Number(n) if n.as_f64().is_some_and(f64::is_infinite) => {
+            Value::from(if n.to_string().starts_with('-') {
+                "-inf"
+            } else {
+                "inf"
+            })
+        }
         Value::Array(items) if depth < 5 => Value::Array(
             items
                 .iter()
