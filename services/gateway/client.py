@@ -18,6 +18,8 @@ from yarl import URL
 
 RawHeaders = list[tuple[bytes, bytes]]
 ClientKind = Literal["httptools", "aiohttp"]
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+"""RFC 9110, 9.2.2: sending one of these twice has the effect of sending it once."""
 
 
 class TransportError(Exception):
@@ -56,8 +58,15 @@ class UpstreamClient(Protocol):
         headers: RawHeaders,
         body: bytes,
         timeout: float | None = None,
+        *,
+        retryable: bool = False,
     ) -> RawResponse:
-        """``target`` is the raw path plus query; ``timeout`` overrides the read timeout."""
+        """``target`` is the raw path plus query; ``timeout`` overrides the read timeout.
+
+        ``retryable`` (``services.gateway.proxy.retryable``): may the request be sent again
+        after a connection broke with no answer, though the upstream may have acted on it?
+        A connection that the upstream closed before the request was written is replaced
+        whatever this says."""
         ...
 
     def sweep(self) -> None:
@@ -95,8 +104,28 @@ class AiohttpClient:
         headers: RawHeaders,
         body: bytes,
         timeout: float | None = None,
+        *,
+        retryable: bool = False,
     ) -> RawResponse:
         """See ``UpstreamClient.request``."""
+        try:
+            return await self._request(base_url, method, target, headers, body, timeout)
+        except ConnectionBroken:
+            # aiohttp re-sends on a stale pooled connection by method only; the edge's
+            # rule also covers a POST that carries an Idempotency-Key.
+            if not retryable or method in IDEMPOTENT_METHODS:
+                raise
+            return await self._request(base_url, method, target, headers, body, timeout)
+
+    async def _request(
+        self,
+        base_url: str,
+        method: str,
+        target: str,
+        headers: RawHeaders,
+        body: bytes,
+        timeout: float | None,
+    ) -> RawResponse:
         # Never pass timeout=None: aiohttp reads it as "no timeout at all".
         timeouts = self.timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
         try:

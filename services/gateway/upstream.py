@@ -11,13 +11,14 @@ from typing import Any
 from services.gateway.balancer import Balancer, Strategy
 from services.gateway.breaker import CircuitBreaker
 from services.gateway.client import ClientKind, TransportError, UpstreamClient, make_client
+from shop.kernel import limits
 from shop.kernel.discovery import Discovery, parse_discovery
 
 log = logging.getLogger("twinshop.edge")
 
-# Below uvicorn's 5 s keep-alive, so that we drop an idle connection before the
-# upstream does and never write a request into a socket it is closing.
-KEEPALIVE_SECONDS = 4.0
+# Below the units' keep-alive, so that we drop an idle connection before the upstream
+# does and do not write a request into a socket it is closing.
+KEEPALIVE_SECONDS = limits.EDGE_POOL_KEEPALIVE_SECONDS
 
 
 class Upstream:

@@ -77,7 +77,17 @@ def create_unit_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """A FastAPI app with the shared kernel wired in; ``routers`` bring the domain."""
-    app = FastAPI(title=TITLE, version=API_VERSION, lifespan=lifespan)
+    app = FastAPI(
+        title=TITLE,
+        version=API_VERSION,
+        lifespan=lifespan,
+        # A unit answers only the paths it serves: no redirect to its own address (the
+        # client would go around the edge), no documentation pages (the edges serve
+        # /docs for the public API; /openapi.json stays, the edges merge it).
+        redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.include_router(health_router(settings, ready))
     for router in routers:
         app.include_router(router)

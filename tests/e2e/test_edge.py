@@ -76,7 +76,7 @@ def replica() -> Iterator[MakeReplica]:
 
 @pytest.fixture(params=["httptools", "aiohttp"])
 def start_edge(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StartEdge]:
-    """Run ``uvicorn services.gateway.app:app`` with the given settings; answer its URL.
+    """Run ``python -m services.gateway`` with the given settings; answer its URL.
 
     Every edge test runs once per forwarding client (``TWINSHOP_CLIENT``).
     """
@@ -92,9 +92,8 @@ def start_edge(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Start
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [
-                    *(sys.executable, "-m", "uvicorn", "services.gateway.app:app"),
+                    *(sys.executable, "-m", "services.gateway"),
                     *("--host", "127.0.0.1", "--port", str(port)),
-                    *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
                 ],
                 cwd=ROOT,
                 env=env,

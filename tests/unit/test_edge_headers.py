@@ -6,6 +6,7 @@ import pytest
 
 from services.gateway.config import EdgeSettings
 from services.gateway.proxy import response_headers, split_headers
+from shop.kernel.config import UnitSettings
 
 
 def test_request_headers_drop_hop_by_hop_and_host_but_keep_the_rest() -> None:
@@ -66,13 +67,13 @@ def test_head_keeps_the_upstream_length_and_204_gets_none() -> None:
 
 
 def test_settings_defaults_are_the_gateway_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("UNIT", "ROUTES", "UPSTREAMS", "BALANCE"):
+    for name in ("UNIT", "ROUTES", "UPSTREAMS", "BALANCE", "MAX_BODY_BYTES"):
         monkeypatch.delenv(f"TWINSHOP_{name}", raising=False)
     settings = EdgeSettings()
     assert settings.ROUTES == {"/products": "catalog", "/orders": "orders"}
     assert settings.UPSTREAMS == {"catalog": "http://catalog:8000", "orders": "http://orders:8000"}
     assert settings.BALANCE == "least_outstanding"
-    assert settings.MAX_BODY_BYTES == 1024 * 1024
+    assert settings.MAX_BODY_BYTES == UnitSettings().MAX_BODY_BYTES == 64 * 1024  # one limit
     assert settings.served_by == f"gateway/{settings.INSTANCE}@v1"
 
 

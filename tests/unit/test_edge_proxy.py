@@ -32,6 +32,7 @@ class ScriptedClient:
     def __init__(self, failures: dict[str, Exception] | None = None) -> None:
         self.failures = failures or {}
         self.calls: list[tuple[str, str, str]] = []
+        self.retryable: list[bool] = []
 
     async def request(
         self,
@@ -41,8 +42,11 @@ class ScriptedClient:
         headers: RawHeaders,
         body: bytes,
         timeout: float | None = None,
+        *,
+        retryable: bool = False,
     ) -> RawResponse:
         self.calls.append((base_url, method, target))
+        self.retryable.append(retryable)
         if base_url in self.failures:
             raise self.failures[base_url]
         return RawResponse(200, [(b"X-Served-By", base_url.encode())], b"{}")
@@ -71,9 +75,9 @@ def upstream(client: ScriptedClient, *urls: str, failures: int = 5, eject: float
     return up
 
 
-def send(up: Upstream, method: str = "GET", *, idempotent: bool = True) -> Any:
+def send(up: Upstream, method: str = "GET", *, retryable: bool = True) -> Any:
     async def go() -> Any:
-        return await forward(up, method, "/products", [], b"", idempotent=idempotent, rid=b"r")
+        return await forward(up, method, "/products", [], b"", retryable=retryable, rid=b"r")
 
     return asyncio.run(go())
 
@@ -81,23 +85,30 @@ def send(up: Upstream, method: str = "GET", *, idempotent: bool = True) -> Any:
 def test_a_connect_failure_is_retried_on_the_other_replica_and_ejects() -> None:
     client = ScriptedClient({A: ConnectFailed("refused")})
     up = upstream(client, A, B)
-    reply = send(up, "POST", idempotent=False)  # never sent, so safe for any method
+    reply = send(up, "POST", retryable=False)  # never sent, so safe for any method
     assert reply.status == 200
     assert [call[0] for call in client.calls] == [A, B]
     assert [r.url for r in up.balancer.healthy()] == [B]
     assert up.breaker.consecutive_failures == 0  # the success reset it
 
 
-def test_a_broken_connection_is_retried_only_when_idempotent() -> None:
+def test_a_broken_connection_is_retried_only_when_retryable() -> None:
     client = ScriptedClient({A: ConnectionBroken("reset")})
     with pytest.raises(EdgeError) as error:
-        send(upstream(client, A, B), "POST", idempotent=False)
+        send(upstream(client, A, B), "POST", retryable=False)
     assert error.value.status == 502
     assert len(client.calls) == 1
 
     client = ScriptedClient({A: ConnectionBroken("reset")})
-    assert send(upstream(client, A, B), "POST", idempotent=True).status == 200
+    assert send(upstream(client, A, B), "POST", retryable=True).status == 200
     assert [call[0] for call in client.calls] == [A, B]
+
+
+@pytest.mark.parametrize("retryable", [True, False])
+def test_the_retry_rule_is_passed_down_to_the_client(retryable: bool) -> None:
+    client = ScriptedClient()
+    send(upstream(client, A), "POST", retryable=retryable)
+    assert client.retryable == [retryable]
 
 
 def test_only_one_retry_and_the_last_failure_decides_the_status() -> None:
