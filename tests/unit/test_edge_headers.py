@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import uvicorn
 
 from services.gateway.config import EdgeSettings
-from services.gateway.proxy import response_headers, split_headers
+from services.gateway.proxy import public_location, response_headers, split_headers
+from services.gateway.upstream import KEEPALIVE_SECONDS
+from shop.kernel import limits
 from shop.kernel.config import UnitSettings
 
 
@@ -104,3 +107,32 @@ def test_routes_must_name_known_upstreams() -> None:
         EdgeSettings(ROUTES={"/x": "nowhere"}, UPSTREAMS={"catalog": "list:http://a"})
     with pytest.raises(ValueError, match="must start with"):
         EdgeSettings(ROUTES={"x": "catalog"}, UPSTREAMS={"catalog": "list:http://a"})
+
+
+@pytest.mark.parametrize(
+    ("location", "public"),
+    [
+        (b"http://127.0.0.1:41234/products", b"/products"),
+        (b"HTTPS://catalog:8000/products/?q=a", b"/products/?q=a"),
+        (b"//catalog:8000/orders/1", b"/orders/1"),
+        (b"http://catalog:8000", b"/"),
+        (b"/orders/1", b"/orders/1"),
+        (b"orders/1", b"orders/1"),
+    ],
+)
+def test_a_location_keeps_only_its_path(location: bytes, public: bytes) -> None:
+    assert public_location(location) == public
+
+
+def test_an_idempotency_key_named_in_connection_does_not_go_upstream() -> None:
+    incoming = split_headers(
+        [(b"idempotency-key", b"k"), (b"connection", b"close, Idempotency-Key")]
+    )
+    assert incoming.forward == [] and not incoming.idempotency_key
+    kept = split_headers([(b"idempotency-key", b"k"), (b"connection", b"close")])
+    assert kept.forward == [(b"idempotency-key", b"k")] and kept.idempotency_key
+
+
+def test_the_pool_drops_idle_connections_before_the_units_close_them() -> None:
+    assert uvicorn.Config(app="x:y").timeout_keep_alive == limits.UNIT_KEEPALIVE_SECONDS
+    assert KEEPALIVE_SECONDS == limits.EDGE_POOL_KEEPALIVE_SECONDS < limits.UNIT_KEEPALIVE_SECONDS

@@ -181,7 +181,11 @@ def test_upstream_statuses_are_answers_not_failures() -> None:
 
 
 def call_edge(
-    edge: Edge, method: str, path: str, body: bytes = b""
+    edge: Edge,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     messages: list[dict[str, Any]] = []
 
@@ -199,18 +203,24 @@ def call_edge(
         "query_string": b"",
         "headers": [(b"content-length", str(len(body)).encode())] if body else [],
     }
+    scope["headers"] += headers or []
     asyncio.run(edge(scope, receive, sendmsg))
     start, end = messages
     return start["status"], dict(start["headers"]), end["body"]
 
 
-def edge_with(client: ScriptedClient) -> Edge:
-    settings = EdgeSettings(
-        UNIT="gateway",
-        INSTANCE="t",
-        UPSTREAMS={"catalog": f"list:{A}", "orders": f"list:{B}"},
-        MAX_BODY_BYTES=10,
-    )
+def edge_with(client: ScriptedClient, unit: str = "gateway") -> Edge:
+    if unit == "gateway":
+        settings = EdgeSettings(
+            UNIT="gateway",
+            INSTANCE="t",
+            UPSTREAMS={"catalog": f"list:{A}", "orders": f"list:{B}"},
+            MAX_BODY_BYTES=10,
+        )
+    else:
+        settings = EdgeSettings(
+            UNIT="lb", INSTANCE="t", ROUTES={"/": "monolith"}, UPSTREAMS={"monolith": f"list:{A}"}
+        )
     edge = Edge(settings)
     for up in edge.upstreams.values():
         up.balancer.update(up.discovery.replicas())
@@ -242,3 +252,60 @@ def test_own_errors_are_json() -> None:
     assert status == 405 and headers[b"allow"] == b"GET, HEAD"
     status, headers, body = call_edge(edge, "GET", "/orders/1")
     assert status == 200 and headers[b"x-served-by"] == B.encode()
+
+
+@pytest.mark.parametrize("unit", ["gateway", "lb"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/redoc",
+        "/docs/oauth2-redirect",
+        "/docs/",
+        "/openapi.json/",
+        "/health/",
+        "/ready/",
+        "/metrics/",
+        "/_chaos",
+        "/productsX",
+    ],
+)
+def test_nothing_of_a_unit_but_the_public_api_is_forwarded(unit: str, path: str) -> None:
+    client = ScriptedClient()
+    status, headers, body = call_edge(edge_with(client, unit), "GET", path)
+    if unit == "lb" and path == "/productsX":
+        assert client.calls  # the lb's catch-all route: the monolith answers its 404
+        return
+    assert (status, json.loads(body)) == (404, {"detail": "Not Found"})
+    assert headers[b"x-served-by"] == f"{unit}/t@v1".encode()
+    assert client.calls == []
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "retryable"),
+    [
+        ("GET", [], True),
+        ("PUT", [], True),
+        ("POST", [], False),
+        ("PATCH", [(b"idempotency-key", b"k")], False),
+        ("POST", [(b"idempotency-key", b"k")], True),
+        # The key is hop-by-hop here: stripped, so the unit cannot dedupe a repeat.
+        ("POST", [(b"idempotency-key", b"k"), (b"connection", b"Idempotency-Key")], False),
+        ("POST", [(b"idempotency-key", b"k"), (b"connection", b"keep-alive")], True),
+    ],
+)
+def test_the_retry_rule_is_decided_on_what_goes_upstream(
+    method: str, headers: list[tuple[bytes, bytes]], retryable: bool
+) -> None:
+    client = ScriptedClient()
+    call_edge(edge_with(client), method, "/orders", b"{}", headers)
+    assert client.retryable == [retryable]
+
+
+def test_a_location_from_a_unit_loses_its_internal_address() -> None:
+    class Redirecting(ScriptedClient):
+        async def request(self, *args: Any, **kwargs: Any) -> RawResponse:
+            location = (b"location", b"http://127.0.0.1:41234/products?limit=3")
+            return RawResponse(307, [location], b"")
+
+    status, headers, _ = call_edge(edge_with(Redirecting()), "GET", "/products/")
+    assert (status, headers[b"location"]) == (307, b"/products?limit=3")
