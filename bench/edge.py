@@ -5,6 +5,10 @@
     python bench/edge.py --client both         # the edge's httptools and aiohttp clients
     python bench/edge.py --upstream fake       # a trivial upstream: the proxies' own cost
     python bench/edge.py --json edge.json
+    python bench/edge.py --upstream fake --baseline ../main --plain-protocol
+                                               # also the edge of another checkout (before/
+                                               # after, same run) and this edge without its
+                                               # client limits (uvicorn's own protocol)
 
 Targets (reported, never asserted): edge throughput >= 50 % of nginx's, and the latency the
 edge adds over going direct at most twice what nginx adds (p50).
@@ -25,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     HOST,
+    REPO,
     Processes,
     free_port,
     group_cpu_seconds,
@@ -100,7 +105,22 @@ def parse_args() -> argparse.Namespace:
         "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator"
     )
     p.add_argument(
-        "--edge-args", default="", help="extra uvicorn options for the edge (e.g. '--http h11')"
+        "--edge-args",
+        default="",
+        help="extra options for the edge (python -m services.gateway --help; e.g. '--http h11')",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="TREE",
+        type=Path,
+        help="also measure the edge of another checkout of twinshop (e.g. a git worktree of "
+        "main), same upstream, same run: target edge-baseline",
+    )
+    p.add_argument(
+        "--plain-protocol",
+        action="store_true",
+        help="also measure this edge on uvicorn's own httptools protocol, without the client "
+        "limits: target edge-plain",
     )
     p.add_argument("--no-nginx", action="store_true", help="skip nginx")
     p.add_argument(
@@ -152,8 +172,27 @@ def start_nginx(
     return url
 
 
+def edge_cmd(tree: Path, port: int, extra: list[str]) -> list[str]:
+    """How ``tree``'s edge starts: its own entry point, or (older trees) plain uvicorn."""
+    if (tree / "services" / "gateway" / "server.py").exists():
+        return [
+            sys.executable, "-m", "services.gateway", "--host", HOST, "--port", str(port),
+            "--log-level", "warning", *extra,
+        ]  # fmt: skip
+    return uvicorn_cmd(
+        "services.gateway.app:app", port, "--loop", "uvloop", "--http", "httptools", *extra
+    )
+
+
 def start_edge(
-    procs: Processes, name: str, upstream: str, client: str, extra: list[str], *, access_logs: bool
+    procs: Processes,
+    name: str,
+    upstream: str,
+    client: str,
+    extra: list[str],
+    *,
+    access_logs: bool,
+    tree: Path = REPO,
 ) -> str:
     port = free_port()
     env = {
@@ -163,11 +202,9 @@ def start_edge(
         "TWINSHOP_ROUTES": json.dumps({"/products": "upstream"}),
         "TWINSHOP_UPSTREAMS": json.dumps({"upstream": f"list:{upstream}"}),
         "TWINSHOP_CLIENT": client,
+        "PYTHONPATH": str(tree),  # that tree's code, not the installed one
     }
-    cmd = uvicorn_cmd(
-        "services.gateway.app:app", port, "--loop", "uvloop", "--http", "httptools", *extra
-    )
-    procs.start(name, cmd, env)
+    procs.start(name, edge_cmd(tree, port, extra), env, cwd=tree)
     url = f"http://{HOST}:{port}"
     wait_http(url + "/health", timeout=30, alive=lambda: procs.alive(name))
     return url
@@ -214,6 +251,16 @@ def measure(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict[s
             ),
             name,
         )
+    variants: dict[str, tuple[list[str], Path]] = {}
+    if args.baseline:
+        variants["edge-baseline"] = (args.edge_args.split(), args.baseline.resolve())
+    if args.plain_protocol:
+        variants["edge-plain"] = ([*args.edge_args.split(), "--http", "httptools"], REPO)
+    for name, (extra, tree) in variants.items():
+        url = start_edge(
+            procs, name, upstream, clients[0], extra, access_logs=args.access_logs, tree=tree
+        )
+        targets[name] = (url, name)
 
     paths = args.paths or (["/products/1"] + (["/products?limit=20"] if args.list else []))
     rows: list[dict[str, Any]] = []
@@ -285,6 +332,25 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             }
         )
     data["comparisons"] = comparisons
+    # This edge against the other edges of the same run (--baseline, --plain-protocol).
+    versus = []
+    for path, conns, target in by:
+        if target in ("edge-baseline", "edge-plain") and (path, conns, "edge") in by:
+            edge, other = by[(path, conns, "edge")], by[(path, conns, target)]
+            versus.append(
+                {
+                    "path": path,
+                    "connections": conns,
+                    "against": target,
+                    "rps_ratio": edge["rps"] / other["rps"] if other["rps"] else None,
+                    "p50_ms": (edge["p50_ms"], other["p50_ms"]),
+                    "cpu_us_per_req": (
+                        edge["proxy_cpu_us_per_req"],
+                        other["proxy_cpu_us_per_req"],
+                    ),
+                }
+            )
+    data["versus"] = versus
     # The targets, judged on the first path: throughput at the most connections, added
     # latency at the fewest (where queueing does not hide it).
     first = rows[0]["path"] if rows else None
@@ -331,6 +397,18 @@ def report(data: dict[str, Any]) -> None:
                 [c["path"], c["connections"], c["edge"], c["throughput_ratio"],
                  c["edge_added_p50_ms"], c["nginx_added_p50_ms"], c["added_p50_ratio"]]
                 for c in data["comparisons"]
+            ],
+        )  # fmt: skip
+    if data.get("versus"):
+        print_table(
+            "This edge against the others (same run)",
+            ["path", "conns", "against", "edge/other rps", "p50 ms edge / other",
+             "proxy CPU µs/req edge / other"],
+            [
+                [v["path"], v["connections"], v["against"], v["rps_ratio"],
+                 f"{v['p50_ms'][0]:.3f} / {v['p50_ms'][1]:.3f}",
+                 "/".join("-" if c is None else str(round(c)) for c in v["cpu_us_per_req"])]
+                for v in data["versus"]
             ],
         )  # fmt: skip
     t = data["targets"]
