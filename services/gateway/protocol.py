@@ -81,6 +81,9 @@ class EdgeProtocol(HttpToolsProtocol):
         self._head_count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._refusal: Refusal | None = None
+        self._max_header_bytes = limits.max_header_bytes
+        self._max_headers = limits.max_headers
+        self._max_in_flight = limits.max_in_flight
         self._head_raw_limit = 2 * limits.max_header_bytes
         self._message_raw_limit = 2 * (limits.max_header_bytes + limits.max_body_bytes)
 
@@ -126,47 +129,54 @@ class EdgeProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
+        # A request that arrived whole is in WAIT by now: nothing to time.  One that did
+        # not gets its deadline here, once per phase, rather than in every callback.
         phase = self._phase
         if phase == HEAD:
+            if self._since < 0:
+                self._start_phase(self._limits.header_timeout)
             if self._raw > self._head_raw_limit:
                 self._refuse(edge_limits.HEADER_TOO_LARGE)
-        elif phase == BODY and self._raw > self._message_raw_limit:
-            self._refuse(edge_limits.BODY_TOO_LARGE)
+        elif phase == BODY:
+            if self._since < 0:
+                self._start_phase(self._limits.body_timeout)
+            if self._raw > self._message_raw_limit:
+                self._refuse(edge_limits.BODY_TOO_LARGE)
 
     # -- parser callbacks ---------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._phase = HEAD
+        self._since = -1.0  # stamped by data_received if the head does not end in this read
         self._raw = self._head_bytes = self._head_count = 0
-        now = self.loop.time()
-        self._since = now
-        self._deadline(now + self._limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._head_bytes += len(url)
-        if self._head_bytes > self._limits.max_header_bytes:
+        if self._head_bytes > self._max_header_bytes:
             self._stop(edge_limits.HEADER_TOO_LARGE)
-        super().on_url(url)
+        self.url += url  # uvicorn's on_url, inlined: this runs on every request
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value)
         self._head_count += 1
-        limits = self._limits
-        if self._head_bytes > limits.max_header_bytes:
+        if self._head_bytes > self._max_header_bytes:
             self._stop(edge_limits.HEADER_TOO_LARGE)
-        if self._head_count > limits.max_headers:
+        if self._head_count > self._max_headers:
             self._stop(edge_limits.TOO_MANY_HEADERS)
-        if self._phase == HEAD:
-            super().on_header(name, value)
-        # else a trailer, after a chunked body: counted above, never a request header
+        if self._phase != HEAD:
+            return  # a trailer, after a chunked body: counted above, never a header
+        # uvicorn's on_header, inlined: this runs for every header of every request.
+        name = name.lower()
+        value = value.rstrip(b" \t")  # RFC 9110, 5.5: no trailing whitespace in a value
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._phase = BODY
-        now = self.loop.time()
-        self._since = now
-        self._deadline(now + self._limits.body_timeout)
-        if len(self.tasks) < self._limits.max_in_flight:
+        self._since = -1.0  # stamped by data_received if the body does not end in this read
+        if len(self.tasks) < self._max_in_flight:
             super().on_headers_complete()
             return
         LIMITED[edge_limits.TOO_MANY_IN_FLIGHT.limit] += 1
@@ -196,7 +206,7 @@ class EdgeProtocol(HttpToolsProtocol):
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
             if self._phase == BODY:  # its body waited for us, not for the client
-                self._since = self.loop.time()
+                self._start_phase(self._limits.body_timeout)
         elif self._phase == WAIT:
             self._phase = IDLE
             now = self.loop.time()
@@ -204,6 +214,11 @@ class EdgeProtocol(HttpToolsProtocol):
             self._deadline(now + self._limits.idle_timeout)
 
     # -- deadlines and refusals ---------------------------------------------------------
+
+    def _start_phase(self, timeout: float) -> None:
+        now = self.loop.time()
+        self._since = now
+        self._deadline(now + timeout)
 
     def _deadline(self, when: float) -> None:
         """Make sure the timer fires by ``when``; a later one is moved, an earlier kept."""

@@ -154,6 +154,24 @@ def test_normal_requests_on_one_connection_are_answered_and_kept_alive() -> None
     run(scenario)
 
 
+def test_pipelined_requests_are_answered_in_order_and_a_cut_one_still_times_out() -> None:
+    async def scenario() -> None:
+        app = RecordingApp()
+        edge = Edge(app, LIMITS, ServerState())
+        edge.send(
+            GET + GET.replace(b"/products/1", b"/products/2") + b"GET /products/3 HTTP/1.1\r\nHo"
+        )
+        await settle()
+        await settle()
+        assert [scope["path"] for scope in app.scopes] == ["/products/1", "/products/2"]
+        await settle(4 * SHORT)
+        assert edge.transport.answers == [b"HTTP/1.1 200 OK"] * 2 + [
+            b"HTTP/1.1 408 Request Timeout"
+        ]
+
+    run(scenario)
+
+
 def test_a_huge_header_is_refused_after_the_first_chunks_without_reaching_the_app() -> None:
     async def scenario() -> None:
         app = RecordingApp()
