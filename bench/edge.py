@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -86,6 +87,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up before each (1)")
     p.add_argument(
         "--connections", type=int, nargs="+", default=[1, 32], help="connection counts (1 32)"
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure everything this many times, interleaved; report the median of each (1)",
     )
     p.add_argument("--list", action="store_true", help="also measure GET /products?limit=20")
     p.add_argument("--paths", nargs="+", help="paths to measure (overrides the defaults)")
@@ -264,41 +271,60 @@ def measure(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict[s
 
     paths = args.paths or (["/products/1"] + (["/products?limit=20"] if args.list else []))
     rows: list[dict[str, Any]] = []
-    for path in paths:
-        for conns in args.connections:
-            for target, (base, proc_name) in targets.items():
-                url = base + path
-                if args.warmup > 0:
-                    run_load(generator, url, connections=conns, duration=args.warmup,
-                             workdir=workdir)  # fmt: skip
-                up_cpu0 = group_cpu_seconds(procs.pid("upstream"))
-                px_cpu0 = group_cpu_seconds(procs.pid(proc_name)) if target != "direct" else 0
-                result = run_load(
-                    generator, url, connections=conns, duration=args.duration, workdir=workdir
-                )
-                up_cpu = group_cpu_seconds(procs.pid("upstream")) - up_cpu0
-                px_cpu = (
-                    group_cpu_seconds(procs.pid(proc_name)) - px_cpu0
-                    if target != "direct"
-                    else None
-                )
-                n = max(1, result.requests)
-                row = {
-                    "path": path,
-                    "connections": conns,
-                    "target": target,
-                    **result.as_dict(),
-                    "upstream_cpu_us_per_req": up_cpu / n * 1e6,
-                    "proxy_cpu_us_per_req": None if px_cpu is None else px_cpu / n * 1e6,
-                }
-                rows.append(row)
-                print(
-                    f"  {path:<22} c={conns:<3} {target:<13} {result.rps:9.0f} rps  "
-                    f"p50 {result.p50_ms:7.3f} ms  p99 {result.p99_ms:7.3f} ms"
-                    + (f"  ({result.bad_status} bad)" if result.bad_status else "")
-                )
+    measurements = [
+        (r, path, conns) for r in range(args.rounds) for path in paths for conns in args.connections
+    ]
+    for r, path, conns in measurements:
+        order = list(targets.items())
+        order = order[r % len(order) :] + order[: r % len(order)]  # no target always first
+        for target, (base, proc_name) in order:
+            url = base + path
+            if args.warmup > 0:
+                run_load(generator, url, connections=conns, duration=args.warmup,
+                         workdir=workdir)  # fmt: skip
+            up_cpu0 = group_cpu_seconds(procs.pid("upstream"))
+            px_cpu0 = group_cpu_seconds(procs.pid(proc_name)) if target != "direct" else 0
+            result = run_load(
+                generator, url, connections=conns, duration=args.duration, workdir=workdir
+            )
+            up_cpu = group_cpu_seconds(procs.pid("upstream")) - up_cpu0
+            px_cpu = (
+                group_cpu_seconds(procs.pid(proc_name)) - px_cpu0 if target != "direct" else None
+            )
+            n = max(1, result.requests)
+            row = {
+                "path": path,
+                "connections": conns,
+                "target": target,
+                **result.as_dict(),
+                "upstream_cpu_us_per_req": up_cpu / n * 1e6,
+                "proxy_cpu_us_per_req": None if px_cpu is None else px_cpu / n * 1e6,
+            }
+            rows.append(row)
+            print(
+                f"  {path:<22} c={conns:<3} {target:<13} {result.rps:9.0f} rps  "
+                f"p50 {result.p50_ms:7.3f} ms  p99 {result.p99_ms:7.3f} ms"
+                + (f"  ({result.bad_status} bad)" if result.bad_status else "")
+            )
     return {"generator": generator, "upstream": args.upstream, "targets": list(targets),
-            "rows": rows}  # fmt: skip
+            "rounds": rows, "rows": medians(rows)}  # fmt: skip
+
+
+def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (path, connections, target): the median of each figure over the rounds."""
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["path"], row["connections"], row["target"]), []).append(row)
+    merged = []
+    for group in groups.values():
+        row = dict(group[0])
+        for key, value in row.items():
+            if isinstance(value, int | float) and key != "connections":
+                values = [r[key] for r in group if r[key] is not None]
+                row[key] = statistics.median(values) if values else None
+        row["rounds"] = len(group)
+        merged.append(row)
+    return merged
 
 
 def summarise(data: dict[str, Any]) -> dict[str, Any]:
