@@ -293,6 +293,7 @@ def measure(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict[s
             )
             n = max(1, result.requests)
             row = {
+                "round": r,
                 "path": path,
                 "connections": conns,
                 "target": target,
@@ -319,7 +320,7 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for group in groups.values():
         row = dict(group[0])
         for key, value in row.items():
-            if isinstance(value, int | float) and key != "connections":
+            if isinstance(value, int | float) and key not in ("connections", "round"):
                 values = [r[key] for r in group if r[key] is not None]
                 row[key] = statistics.median(values) if values else None
         row["rounds"] = len(group)
@@ -358,24 +359,35 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             }
         )
     data["comparisons"] = comparisons
-    # This edge against the other edges of the same run (--baseline, --plain-protocol).
+    # This edge against the other edges of the same run (--baseline, --plain-protocol):
+    # ratios taken within each round (measured a few seconds apart), then their median.
     versus = []
+    rounds = data.get("rounds", rows)
+    per_round = {(r.get("round", 0), r["path"], r["connections"], r["target"]): r for r in rounds}
     for path, conns, target in by:
-        if target in ("edge-baseline", "edge-plain") and (path, conns, "edge") in by:
-            edge, other = by[(path, conns, "edge")], by[(path, conns, target)]
-            versus.append(
-                {
-                    "path": path,
-                    "connections": conns,
-                    "against": target,
-                    "rps_ratio": edge["rps"] / other["rps"] if other["rps"] else None,
-                    "p50_ms": (edge["p50_ms"], other["p50_ms"]),
-                    "cpu_us_per_req": (
-                        edge["proxy_cpu_us_per_req"],
-                        other["proxy_cpu_us_per_req"],
-                    ),
-                }
-            )
+        if target not in ("edge-baseline", "edge-plain") or (path, conns, "edge") not in by:
+            continue
+        rps, cpu = [], []
+        for (rnd, p, c, t), other in per_round.items():
+            edge = per_round.get((rnd, p, c, "edge"))
+            if (p, c, t) != (path, conns, target) or edge is None:
+                continue
+            if other["rps"]:
+                rps.append(edge["rps"] / other["rps"])
+            if edge["proxy_cpu_us_per_req"] and other["proxy_cpu_us_per_req"]:
+                cpu.append(edge["proxy_cpu_us_per_req"] / other["proxy_cpu_us_per_req"])
+        versus.append(
+            {
+                "path": path,
+                "connections": conns,
+                "against": target,
+                "rounds": len(rps),
+                "rps_ratio": statistics.median(rps) if rps else None,
+                "rps_ratio_range": (min(rps), max(rps)) if rps else None,
+                "cpu_ratio": statistics.median(cpu) if cpu else None,
+                "cpu_ratio_range": (min(cpu), max(cpu)) if cpu else None,
+            }
+        )
     data["versus"] = versus
     # The targets, judged on the first path: throughput at the most connections, added
     # latency at the fewest (where queueing does not hide it).
@@ -395,6 +407,10 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
         },
     }  # fmt: skip
     return data
+
+
+def _range(pair: tuple[float, float] | None) -> str:
+    return "-" if pair is None else f"{pair[0]:.2f}–{pair[1]:.2f}"
 
 
 def data_conns(rows: list[dict[str, Any]]) -> list[int]:
@@ -427,13 +443,12 @@ def report(data: dict[str, Any]) -> None:
         )  # fmt: skip
     if data.get("versus"):
         print_table(
-            "This edge against the others (same run)",
-            ["path", "conns", "against", "edge/other rps", "p50 ms edge / other",
-             "proxy CPU µs/req edge / other"],
+            "This edge against the others (same run; median of per-round ratios, and range)",
+            ["path", "conns", "against", "rounds", "edge/other rps", "range",
+             "edge/other proxy CPU per req", "range"],
             [
-                [v["path"], v["connections"], v["against"], v["rps_ratio"],
-                 f"{v['p50_ms'][0]:.3f} / {v['p50_ms'][1]:.3f}",
-                 "/".join("-" if c is None else str(round(c)) for c in v["cpu_us_per_req"])]
+                [v["path"], v["connections"], v["against"], v["rounds"], v["rps_ratio"],
+                 _range(v["rps_ratio_range"]), v["cpu_ratio"], _range(v["cpu_ratio_range"])]
                 for v in data["versus"]
             ],
         )  # fmt: skip
