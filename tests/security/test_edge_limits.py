@@ -19,8 +19,8 @@ from tests.security.raw import (
 from tests.support import eventually
 
 SLOWEST = 5.0
-"""Seconds: the slowest answer the normal client may see, generous for a loaded CI machine
-(here 0.01 to 0.2 s); before the limits one 80 MB header took 14 to 17 s to parse."""
+"""Seconds: the slowest answer the normal client may see, generous for a loaded CI machine;
+before the limits one 80 MB header took 14 to 17 s to parse, holding everyone else."""
 MAX_CONNECTIONS = int(EDGE_ENV["TWINSHOP_MAX_CONNECTIONS"])
 
 
