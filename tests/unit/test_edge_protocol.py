@@ -379,3 +379,18 @@ def test_the_protocol_class_carries_its_limits() -> None:
     bound = protocol_for(LIMITS)
     assert issubclass(bound, EdgeProtocol) and bound.limits is LIMITS
     assert EdgeProtocol.limits is None  # the base reads the environment when used alone
+
+
+def test_the_entry_point_serves_the_edge_with_its_protocol_and_settings() -> None:
+    from services.gateway.app import create_app
+    from services.gateway.config import EdgeSettings
+    from services.gateway.server import config, parse_args
+
+    app = create_app(EdgeSettings(INSTANCE="i", IDLE_TIMEOUT=3))
+    limits = EdgeLimits.from_settings(app.settings)
+    served = config(parse_args(["--host", "0.0.0.0", "--port", "8000"]), app, limits)
+    assert isinstance(served.http, type) and issubclass(served.http, EdgeProtocol)
+    assert served.http.limits == limits and limits.idle_timeout == 3
+    assert (served.host, served.port, served.access_log) == ("0.0.0.0", 8000, False)
+    plain = config(parse_args(["--http", "httptools"]), app, limits)
+    assert plain.http == "httptools"  # for benchmarks: uvicorn's own, without the limits
