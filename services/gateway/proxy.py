@@ -189,6 +189,7 @@ async def _send(
     rid: bytes,
 ) -> Reply:
     replica.outstanding += 1
+    replica.requests += 1
     try:
         response = await upstream.client.request(replica.url, method, target, headers, body)
     finally:
