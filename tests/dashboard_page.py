@@ -131,7 +131,7 @@ def killed_and_restarted(page: Any, runtime: Any, *, name: str = "dashboard") ->
         shown_down = time.monotonic() - killed
         assert page.locator(unit_box(page, "micro", "orders")).get_attribute("data-state") == "down"
         # the gateway answers, but has no orders replica to send checkouts to
-        unit_state(page, "micro", "gateway", "degraded", within=10)
+        unit_state(page, "micro", "gateway", "degraded", within=15)
         assert "orders" in page.locator(unit_box(page, "micro", "gateway")).inner_text()
         for arch, unit in UNITS:  # nothing else changed
             if unit not in ("orders", "gateway"):
@@ -163,6 +163,6 @@ def killed_and_restarted(page: Any, runtime: Any, *, name: str = "dashboard") ->
     started = time.monotonic()
     page.wait_for_selector(unit_box(page, "micro", "orders", healthy=True), timeout=3_000)
     shown_up = time.monotonic() - started
-    unit_state(page, "micro", "gateway", "up", within=10)
+    unit_state(page, "micro", "gateway", "up", within=20)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
     print(f"{name}: kill shown in {shown_down:.2f} s, start shown in {shown_up:.2f} s")
