@@ -293,7 +293,7 @@ def test_a_quiet_spell_then_clean_traffic_shows_no_errors(page: Any, dash_stack:
             failed = [client.post(gateway + "/orders", json=ORDER).status_code for _ in range(10)]
         finally:
             runtime.start("orders")
-        assert set(failed) == {503}
+        assert all(status >= 500 for status in failed), failed  # 503, or 502 mid-kill
         time.sleep(QUIET_SECONDS)
         with Traffic(dash_stack.entries):
             page.goto(dashboard)
