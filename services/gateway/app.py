@@ -8,6 +8,7 @@ Run it with ``python -m services.gateway --host 127.0.0.1 --port 8080``
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -19,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from services.gateway.asgi import ClientGone, Receive, Scope, Send, read_body
 from services.gateway.config import EdgeSettings
 from services.gateway.limits import LIMITED
-from services.gateway.openapi import docs_html, merge_openapi
+from services.gateway.openapi import DOCS_ASSETS, docs_asset, docs_html, merge_openapi
 from services.gateway.proxy import (
     EdgeError,
     IncomingHeaders,
@@ -77,8 +78,11 @@ class Edge:
             "/docs": self._docs,
             PATH: self._metrics,
         }
+        for asset in DOCS_ASSETS:  # Swagger UI's own files, so that /docs works offline
+            self._own[asset] = functools.partial(self._docs_asset, asset)
         self.metrics = RequestMetrics(settings.UNIT)
         self.metrics.register(EdgeCollector(self.upstreams))
+        self.metrics.register(ReplicaCollector(self.upstreams))
         self.request_log = RequestLog(
             settings.UNIT, settings.INSTANCE, enabled=settings.LOG_REQUESTS
         )
@@ -282,6 +286,15 @@ class Edge:
     async def _docs(self) -> Reply:
         return self._own_reply(200, b"text/html; charset=utf-8", docs_html().encode())
 
+    async def _docs_asset(self, path: str) -> Reply:
+        found = docs_asset(path)
+        if found is None:
+            return self._error(404, "Swagger UI's files are not installed (fastapi-offline)")
+        body, content_type = found
+        reply = self._own_reply(200, content_type.encode(), body)
+        reply.headers.append((b"cache-control", b"public, max-age=86400"))
+        return reply
+
     async def _prefetch_openapi(self) -> None:
         # Warm the document cache so that the first /openapi.json is quick; requests
         # re-try whatever is still missing, so giving up after a while is fine.
@@ -290,6 +303,25 @@ class Edge:
             if all(doc is not None for doc in docs):
                 return
             await asyncio.sleep(OPENAPI_RETRY_SECONDS)
+
+
+class ReplicaCollector:
+    """Requests sent to each current replica (``twinshop_edge_replica_requests_total``),
+    so that the dashboard shows every replica's share of the traffic."""
+
+    def __init__(self, upstreams: Mapping[str, Upstream]) -> None:
+        self.upstreams = upstreams
+
+    def collect(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily(
+            "twinshop_edge_replica_requests",
+            "Requests sent to each discovered replica (retries included).",
+            labels=["upstream", "replica"],
+        )
+        for name, upstream in self.upstreams.items():
+            for replica in upstream.balancer.replicas:
+                sent.add_metric([name, replica.url], replica.requests)
+        yield sent
 
 
 class EdgeCollector:

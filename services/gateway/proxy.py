@@ -226,6 +226,7 @@ async def _send(
     retryable: bool,
 ) -> Reply:
     replica.outstanding += 1
+    replica.requests += 1
     try:
         response = await upstream.client.request(
             replica.url, method, target, headers, body, retryable=retryable
