@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from services.gateway.client import (
+from services.gateway.transport import (
     ConnectFailed,
     ConnectionBroken,
     RawHeaders,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.gateway.balancer import Replica
-from services.gateway.client import (
+from services.gateway.transport import (
     IDEMPOTENT_METHODS,
     ConnectFailed,
     ReadTimeout,

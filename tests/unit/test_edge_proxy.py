@@ -309,3 +309,17 @@ def test_a_location_from_a_unit_loses_its_internal_address() -> None:
 
     status, headers, _ = call_edge(edge_with(Redirecting()), "GET", "/products/")
     assert (status, headers[b"location"]) == (307, b"/products?limit=3")
+
+
+def test_an_ejected_replica_whose_health_answers_is_back_at_once() -> None:
+    """A unit killed and restarted within a second does not sit out its ejection."""
+    client = ScriptedClient(failures={B: ConnectFailed("refused")})
+    up = upstream(client, A, B, failures=1)
+    for replica in up.balancer.replicas:
+        up.balancer.eject(replica)
+    up.breaker.failure()
+    assert up.breaker.state == "open"
+    assert asyncio.run(up.probe_ejected()) == 1
+    assert [r.url for r in up.balancer.healthy()] == [A]
+    assert up.breaker.state == "half_open"
+    assert (A, "GET", "/health") in client.calls
