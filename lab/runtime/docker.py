@@ -31,12 +31,16 @@ DNS_SETTLE_SECONDS = 1.5
 changed before relying on them having noticed."""
 STOP_GRACE_SECONDS = 15
 """SIGTERM, then this long for in-flight requests (as ``stop_grace_period`` in compose)."""
+ADMIN_TOKEN_FILE = "/run/twinshop/admin/token"
+"""Where the units find the admin token (the ``admin-secret`` volume of docker-compose.yml);
+only catalog, orders and monolith mount it."""
 
 # Runs inside a unit's container (its own python, no curl there): PUT the toggles given as
-# argv[1] to the unit's /_chaos with the admin token the stack generated, print the answer.
+# argv[1] to the unit's /_chaos with the admin token the stack generated (in the file
+# argv[2]), print the answer.
 CHAOS_SCRIPT = """
 import sys, urllib.error, urllib.request
-token = open('/run/twinshop/admin-token').read().strip()
+token = open(sys.argv[2]).read().strip()
 request = urllib.request.Request(
     'http://127.0.0.1:8000/_chaos', data=sys.argv[1].encode(), method='PUT',
     headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})
@@ -243,7 +247,9 @@ class DockerRuntime:
         self._refuse_edge(unit, "given fault toggles")
         out = []
         for container in self._unit_containers(unit, running=True):
-            result = container.exec_run(["python3", "-c", CHAOS_SCRIPT, json.dumps(toggles)])
+            result = container.exec_run(
+                ["python3", "-c", CHAOS_SCRIPT, json.dumps(toggles), ADMIN_TOKEN_FILE]
+            )
             text = result.output.decode(errors="replace").strip()
             if result.exit_code != 0:
                 if text.startswith("404"):
@@ -287,7 +293,7 @@ class DockerRuntime:
                 if not containers or any(_health(c) != "healthy" for c in containers):
                     waiting.append(service)
                 for container in containers:
-                    if container.status == "exited" and service != "secrets":
+                    if container.status == "exited" and not service.endswith("-secret"):
                         logs = container.logs(tail=5).decode(errors="replace").strip()
                         raise LabError(f"{service} exited: {logs[-400:]}")
             if not waiting:
@@ -303,7 +309,7 @@ class DockerRuntime:
         """The token the stack generated (it is never passed in an environment variable)."""
         for container in self._containers():
             if container.labels[SERVICE_LABEL] in ("catalog", "orders", "monolith"):
-                result = container.exec_run(["cat", "/run/twinshop/admin-token"])
+                result = container.exec_run(["cat", ADMIN_TOKEN_FILE])
                 if result.exit_code == 0:
                     return str(result.output.decode().strip())
         raise LabError("no running unit holds the admin token; is the stack up?")
