@@ -142,4 +142,3 @@ def test_no_secret_value_is_written_in_the_file(services: dict[str, dict[str, An
         for key in env:
             if any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")):
                 assert key.endswith("_FILE"), (name, key)
-
