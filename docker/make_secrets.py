@@ -15,9 +15,11 @@ from pathlib import Path
 
 FOLDER = Path("/run/twinshop")
 
-names = sys.argv[1:]
-if not names or any("/" in name or name.startswith(".") for name in names):
-    sys.exit("usage: make_secrets.py NAME...  (plain file names, made in /run/twinshop)")
+# No name: both secrets in one volume, as a docker-compose.yml older than the per-service
+# volumes expects (so that a newer image still runs an older stack).
+names = sys.argv[1:] or ["admin-token", "db-password"]
+if any("/" in name or name.startswith(".") for name in names):
+    sys.exit("usage: make_secrets.py [NAME...]  (plain file names, made in /run/twinshop)")
 for name in names:
     path = FOLDER / name
     if not path.exists():
