@@ -164,6 +164,7 @@ def test_locust_reaches_the_edges_only_and_no_edge_reaches_a_database(
 ) -> None:
     databases = [f"{ip}:5432" for ip in _addresses(docker_runtime, *DATABASES)]
     units = [f"{ip}:8000" for ip in _addresses(docker_runtime, *UNITS)]
+    assert databases and units
     targets = {
         "locust": ["gateway:8000", "lb:8000", *databases, *units],
         **{edge: databases for edge in ("gateway", "lb", "dashboard")},
