@@ -69,7 +69,18 @@ def chaos(
         bool | None,
         typer.Option(
             "--crash-on-checkout/--no-crash-on-checkout",
-            help="die (SIGKILL) in the middle of the next checkout",
+            help="die (SIGKILL) in the middle of the next checkout (= --crash-at after_reserve)",
+        ),
+    ] = None,
+    crash_at: Annotated[
+        str | None,
+        typer.Option(
+            "--crash-at",
+            metavar="POINT",
+            help="die (SIGKILL) when the next request reaches this point; '' disarms "
+            "(orders: after_pending, after_reserve, after_confirm, after_cancelling, "
+            "after_release, after_cancel; monolith: after_reserve, after_confirm, "
+            "after_release, after_cancel; catalog: after_reserve, after_release)",
         ),
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="switch every fault off")] = False,
@@ -79,13 +90,12 @@ def chaos(
 ) -> None:
     """Set fault toggles on every instance of a unit (needs TWINSHOP_CHAOS=1, the default in
     the lab). Without options: show them."""
-    toggles: dict[str, Any] = (
-        {"latency_ms": 0, "error_rate": 0.0, "crash_on_checkout": False} if reset else {}
-    )
+    toggles: dict[str, Any] = {"latency_ms": 0, "error_rate": 0.0, "crash_at": ""} if reset else {}
     given = {
         "latency_ms": latency_ms,
         "error_rate": error_rate,
         "crash_on_checkout": crash_on_checkout,
+        "crash_at": crash_at,
     }
     toggles.update({k: v for k, v in given.items() if v is not None})
     if reset and any(v is not None for v in given.values()):

@@ -10,16 +10,27 @@ from pathlib import Path
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lab.compose import project_root
 from lab.console import console
 from lab.errors import LabError
-from lab.experiments import communication, redeploy, resilience, scaling, structure
+from lab.experiments import (
+    communication,
+    consistency,
+    redeploy,
+    resilience,
+    scaling,
+    structure,
+    teams,
+)
 from lab.experiments.common import Lab
 from lab.experiments.model import ExperimentResult, Row
 
 EXPERIMENTS: dict[str, Callable[[Lab], ExperimentResult]] = {
     "structure": lambda lab: structure.run(),
+    "teams": lambda lab: teams.run(project_root(), quick=lab.quick),
     "scaling": scaling.run,
     "resilience": resilience.run,
+    "consistency": consistency.run,
     "redeploy": redeploy.run,
     "communication": communication.run,
 }
@@ -35,6 +46,7 @@ CLAIMS = {
     "Team structure": ("one team per service", "one central team"),
     "Inter-service communication": ("network calls, must be managed", "in-process calls"),
     "Consistency under faults": ("sagas and compensation", "one transaction"),
+    "Consistency under crashes": ("sagas and compensation", "one transaction"),
 }
 
 

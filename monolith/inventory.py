@@ -21,7 +21,10 @@ class CatalogInProcess:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self.uow = uow
 
-    def reserve(self, order_id: str, lines: Sequence[OrderLine]) -> list[OrderLine]:
+    def reserve(
+        self, order_id: str, lines: Sequence[OrderLine], *, deadline: float | None = None
+    ) -> list[OrderLine]:
+        # ``deadline`` is for remote inventories; a function call has no network to wait for.
         wanted = [catalog.Line(line.product_id, line.quantity) for line in lines]
         try:
             reservation = catalog_services.reserve(self._catalog(), order_id, wanted)
@@ -36,7 +39,7 @@ class CatalogInProcess:
             for line in reservation.lines
         ]
 
-    def release(self, order_id: str) -> None:
+    def release(self, order_id: str, *, deadline: float | None = None) -> None:
         catalog_services.release(self._catalog(), order_id)
 
     def _catalog(self) -> CatalogOnConnection:

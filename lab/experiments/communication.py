@@ -4,10 +4,30 @@
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Any
+
+import httpx
 
 from lab.experiments.common import ARCHES, Lab, invariants_checked, timeline_chart, window
 from lab.experiments.model import ExperimentResult, Row
+
+SLOW_MS = 3000
+BUDGET_S = 2.0  # TWINSHOP_CHECKOUT_BUDGET's default
+
+
+def _timed_checkout(entry: str) -> tuple[int | str, float, str | None]:
+    """One checkout through an entry: (status or error, seconds, order id if confirmed)."""
+    body = {"customer": "comm-probe", "items": [{"product_id": 1, "quantity": 1}]}
+    started = time.monotonic()
+    try:
+        response = httpx.post(entry + "/orders", json=body, timeout=30.0)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__, round(time.monotonic() - started, 2), None
+    seconds = round(time.monotonic() - started, 2)
+    order_id = response.json().get("id") if response.status_code == 201 else None
+    return response.status_code, seconds, order_id
+
 
 # Network hops per request: client→edge, edge→unit, and orders→catalog in micro.
 HOPS = {"micro": {"browse": 2, "checkout": 3}, "mono": {"browse": 2, "checkout": 2}}
@@ -44,6 +64,15 @@ def run(lab: Lab) -> ExperimentResult:
                 }
         # 2. Catalog slow, then catalog dead, during checkouts (micro); the monolith has no
         #    network call inside checkout, so it runs the same load untouched.
+        #    First one checkout alone against a slow catalog: how fast does it fail?
+        lab.runtime.chaos("catalog", latency_ms=SLOW_MS)
+        try:
+            status, seconds, order_id = _timed_checkout(lab.entries["micro"])
+        finally:
+            lab.runtime.chaos("catalog", latency_ms=0)
+        if order_id:
+            acknowledged["micro"].append(order_id)
+        data["micro"]["one_checkout_while_slow"] = {"status": status, "seconds": seconds}
         slow_at, dead_at, back_at = lab.seconds(3, 5), lab.seconds(9, 15), lab.seconds(12, 20)
         duration = lab.seconds(16, 26)
         results = run_load(
@@ -52,7 +81,7 @@ def run(lab: Lab) -> ExperimentResult:
             users=int(lab.seconds(4, 8)),
             duration=duration,
             actions=[
-                (slow_at, lambda: lab.runtime.chaos("catalog", latency_ms=3000)),
+                (slow_at, lambda: lab.runtime.chaos("catalog", latency_ms=SLOW_MS)),
                 (
                     dead_at,
                     lambda: (
@@ -66,7 +95,9 @@ def run(lab: Lab) -> ExperimentResult:
         for arch in ARCHES:
             acknowledged[arch] += list(results[arch].acknowledged)
             checkout = results[arch].series["checkout"]
+            slow = [b.p50_ms for b in checkout if slow_at + 1 <= b.t < dead_at and b.p50_ms]
             data[arch]["faults"] = {
+                "checkout_p50_ms_while_slow": round(statistics.median(slow)) if slow else None,
                 "checkouts": window(checkout, 0, duration + 5)[0],
                 "failed_while_slow": window(checkout, slow_at, dead_at)[1],
                 "failed_while_dead": window(checkout, dead_at, back_at)[1],
@@ -94,10 +125,18 @@ def run(lab: Lab) -> ExperimentResult:
         d = data[arch]["faults"]
         assert isinstance(d, dict)
         return (
-            f"{d['failed_while_slow']} checkouts failed (503) while catalog was slow, "
+            f"{d['failed_while_slow']} checkouts failed (503) while catalog was slow "
+            f"(checkout p50 {d['checkout_p50_ms_while_slow']} ms), "
             f"{d['failed_while_dead']} while it was dead; invariants "
             + ("hold" if not record.get(arch) else "BROKEN")
         )
+
+    one = data["micro"]["one_checkout_while_slow"]
+    assert isinstance(one, dict)
+    fail_fast = (
+        f"one checkout against a catalog {SLOW_MS / 1000:g} s slow: {one['status']} after "
+        f"{one['seconds']} s (checkout budget {BUDGET_S:g} s, catalog told to give up too)"
+    )
 
     ratio = data["micro"]["checkout"]["p50_ms"] / max(data["mono"]["checkout"]["p50_ms"], 0.001)  # type: ignore[index]
     rows = [
@@ -116,11 +155,12 @@ def run(lab: Lab) -> ExperimentResult:
         Row(
             "Consistency under faults",
             "checkout load while catalog is slow (3 s), then dead; invariants afterwards",
-            faults("micro"),
+            f"{fail_fast}; {faults('micro')}",
             "no network call inside checkout: one transaction, nothing to compensate; "
             + faults("mono").split("; ")[-1],
-            "micro stays correct (503 fast, release and reconciler, no stock leaked) at the "
-            "cost of failed checkouts; the monolith needs no saga",
+            f"micro stays correct (503 with Retry-After after {one['seconds']} s, release and "
+            "reconciler, no stock leaked) at the cost of failed checkouts; the monolith needs "
+            "no saga",
         ),
     ]
     return ExperimentResult("communication", rows, data=data, charts=charts, invariants=record)

@@ -11,6 +11,7 @@ unless recreating is the point.
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,14 +36,15 @@ ADMIN_TOKEN_FILE = "/run/twinshop/admin/token"
 """Where the units find the admin token (the ``admin-secret`` volume of docker-compose.yml);
 only catalog, orders and monolith mount it."""
 
-# Runs inside a unit's container (its own python, no curl there): PUT the toggles given as
-# argv[1] to the unit's /_chaos with the admin token the stack generated (in the file
-# argv[2]), print the answer.
-CHAOS_SCRIPT = """
+# Runs inside a unit's container (its own python, no curl there): call an operator route
+# (argv: method, path, JSON body or '', the admin token's file) with the token the stack
+# generated, print the answer.
+ADMIN_SCRIPT = """
 import sys, urllib.error, urllib.request
-token = open(sys.argv[2]).read().strip()
+method, path, body, token_file = sys.argv[1:5]
+token = open(token_file).read().strip()
 request = urllib.request.Request(
-    'http://127.0.0.1:8000/_chaos', data=sys.argv[1].encode(), method='PUT',
+    'http://127.0.0.1:8000' + path, data=body.encode() or None, method=method,
     headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})
 try:
     with urllib.request.urlopen(request, timeout=5) as response:
@@ -248,7 +250,15 @@ class DockerRuntime:
         out = []
         for container in self._unit_containers(unit, running=True):
             result = container.exec_run(
-                ["python3", "-c", CHAOS_SCRIPT, json.dumps(toggles), ADMIN_TOKEN_FILE]
+                [
+                    "python3",
+                    "-c",
+                    ADMIN_SCRIPT,
+                    "PUT",
+                    "/_chaos",
+                    json.dumps(toggles),
+                    ADMIN_TOKEN_FILE,
+                ]
             )
             text = result.output.decode(errors="replace").strip()
             if result.exit_code != 0:
@@ -257,6 +267,25 @@ class DockerRuntime:
                 raise LabError(f"chaos on {unit} ({container.name}) failed: {text[-300:]}")
             out.append({"url": f"{container.name}:8000", **json.loads(text)})
         return out
+
+    def crash(self, unit: str) -> str:
+        """SIGKILL one running container of the unit and start it again at once, as a
+        restart policy would after a crash. Returns which one."""
+        container = random.choice(self._unit_containers(unit, running=True))
+        container.kill()
+        container.start()
+        return f"{unit} container {container.name}"
+
+    def admin_get(self, unit: str, path: str) -> Any:
+        """GET an operator route (``/_…``) of the unit, from inside its first container."""
+        container = self._unit_containers(unit, running=True)[0]
+        result = container.exec_run(
+            ["python3", "-c", ADMIN_SCRIPT, "GET", path, "", ADMIN_TOKEN_FILE]
+        )
+        text = result.output.decode(errors="replace").strip()
+        if result.exit_code != 0:
+            raise LabError(f"GET {path} on {unit} ({container.name}) failed: {text[-300:]}")
+        return json.loads(text)
 
     def _refuse_edge(self, unit: str, what: str) -> None:
         if unit_named(unit).edge:

@@ -19,21 +19,25 @@ holds the state directory's lock (``StateDir.lock``), and instances are named by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
+import signal
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from lab import health
 from lab.errors import LabError
-from lab.runtime import processes
+from lab.runtime import processes, restarts
 from lab.state import StateDir
 from lab.topology import EDGE_OF, UNITS, Arch, Unit, unit_named
 
@@ -193,6 +197,31 @@ class ProcessRuntime:
             self._settle(restarted, publish=True)
         return len(restarted)
 
+    def crash(self, unit_name: str) -> str:
+        """SIGKILL one running instance, as a crash would; unlike ``kill`` it is not marked
+        stopped, so the supervisor brings it back. Returns which one."""
+        running = [
+            r
+            for r in self.instances(unit_name)
+            if not r.get("stopped") and processes.alive(r["pid"])
+        ]
+        if not running:
+            raise LabError(f"no instance of {unit_name} is running")
+        record = random.choice(running)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record["pid"], signal.SIGKILL)
+        return f"{unit_name} pid {record['pid']}"
+
+    def admin_get(self, unit_name: str, path: str) -> Any:
+        """GET an operator route (``/_…``, admin token) of the unit's first instance."""
+        running = [r for r in self.instances(unit_name) if not r.get("stopped")]
+        if not running:
+            raise LabError(f"no instance of {unit_name} is running")
+        headers = {"Authorization": f"Bearer {self.state.admin_token()}"}
+        response = httpx.get(running[0]["url"] + path, headers=headers, timeout=10.0)
+        response.raise_for_status()
+        return response.json()
+
     def instances(self, unit_name: str) -> list[dict[str, Any]]:
         """What the state says about each instance of a unit (url, pid, port, log)."""
         return self._unit_records(self._load(), unit_name)[1]
@@ -336,8 +365,9 @@ class ProcessRuntime:
         """One round of the supervisor: respawn every instance whose process died while the
         state does not mark it stopped (same port, same version) and re-publish its unit.
 
-        ``backoff`` (port -> respawns in a row, not before, spawned at) is the caller's
-        memory: an instance that keeps dying is respawned after 0.5, 1, 2 … 10 s."""
+        ``backoff`` (port -> failures in a row, not before, spawned at) is the caller's
+        memory. An instance that had started is respawned at once; one that keeps dying
+        while starting after 0.5, 1, 2 … 10 s (``lab.runtime.restarts``)."""
         if not self.state.state_file.exists():
             raise SupervisorRetired("the state directory is gone")
         messages: list[str] = []
@@ -355,19 +385,25 @@ class ProcessRuntime:
                         del backoff[port]  # it stayed up: forget its history
                     continue
                 count, not_before, _ = backoff.get(port, (0, 0.0, 0.0))
-                if now < not_before:
+                started = restarts.reached_startup(
+                    Path(record["log"]), int(record.get("log_offset", 0))
+                )
+                if now < not_before and not started:
                     continue
+                count, delay = restarts.restart_plan(count, started=started)
                 unit = self._unit(arch, unit_name)  # type: ignore[arg-type]
                 fresh = self._spawn(
                     state, unit, port, token=self.state.admin_token(), version=record["version"]
                 )
+                how = "was killed after it started" if started else "died while starting"
                 messages.append(
                     f"{arch}/{unit_name} on port {port} (pid {record['pid']}, version "
-                    f"{record['version']}) died; respawned as pid {fresh['pid']}"
+                    f"{record['version']}) {how}; respawned as pid {fresh['pid']}"
+                    + (f", next respawn no sooner than {delay:g} s" if delay else "")
                 )
-                record.update(pid=fresh["pid"], log=fresh["log"])
+                record.update(pid=fresh["pid"], log=fresh["log"], log_offset=fresh["log_offset"])
                 record["respawns"] = int(record.get("respawns", 0)) + 1
-                backoff[port] = (count + 1, now + min(10.0, 0.5 * 2**count), now)
+                backoff[port] = (count, now + delay, now)
                 changed.add((arch, unit_name))
             for arch, unit_name in sorted(changed):
                 self._publish(state, arch, unit_name)
@@ -546,6 +582,7 @@ class ProcessRuntime:
         """Start one instance; the record is ``pending`` until someone settles it."""
         url = f"http://{self.host}:{port}"
         log = self.state.logs / f"{unit.arch}-{unit.name}-{port}.log"
+        log_offset = restarts.log_size(log)
         cmd = [
             sys.executable, "-m", "uvicorn", unit.app,
             "--host", self.host, "--port", str(port),
@@ -562,6 +599,7 @@ class ProcessRuntime:
             "port": port,
             "url": url,
             "log": str(log),
+            "log_offset": log_offset,
             "version": version,
             "pending": time.time(),
         }

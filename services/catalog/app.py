@@ -19,9 +19,12 @@ from shop.kernel.chaos import Chaos
 from shop.kernel.config import UnitSettings, settings_for
 from shop.kernel.db import create_schema, database_works, make_engine
 
+CRASH_POINTS = ("after_reserve", "after_release")  # committed, the answer not yet sent
+
 
 def create_app(settings: UnitSettings) -> FastAPI:
     engine = make_engine(settings.DATABASE_URL)
+    chaos = Chaos(points=CRASH_POINTS)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -34,10 +37,10 @@ def create_app(settings: UnitSettings) -> FastAPI:
         settings,
         routers=[
             products_router(engine, admin_token=settings.ADMIN_TOKEN),
-            reservations_router(engine),
+            reservations_router(engine, crash=chaos.crash),
         ],
         ready=lambda: database_works(engine),
-        chaos=Chaos(),
+        chaos=chaos,
         lifespan=lifespan,
     )
 

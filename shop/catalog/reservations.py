@@ -6,9 +6,11 @@ idempotent by order id, so the orders service may retry them freely.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
@@ -21,20 +23,34 @@ from shop.catalog.model import (
 )
 from shop.catalog.schemas import PricedItem, ReleaseOut, ReservationOut, ReservationRequest
 from shop.catalog.sql import CatalogUnitOfWork
+from shop.kernel import deadline as budget
 from shop.kernel.db import retry_on_conflict
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def reservations_router(engine: Engine) -> APIRouter:
+GAVE_UP = {"detail": "the caller's deadline passed; nothing was reserved"}
+
+
+def _no_crash(_: str) -> None:
+    return None
+
+
+def reservations_router(engine: Engine, *, crash: Callable[[str], None] = _no_crash) -> APIRouter:
+    """``crash(point)`` is called after each commit (``after_reserve``, ``after_release``):
+    a crash there loses the answer of a change that is already durable."""
     router = APIRouter(prefix="/reservations", tags=["internal"], include_in_schema=False)
 
     @router.put("/{order_id}", response_model=ReservationOut)
-    def reserve(order_id: OrderId, body: ReservationRequest) -> Any:
+    def reserve(order_id: OrderId, body: ReservationRequest, request: Request) -> Any:
         """Take the stock of every item, all or nothing (409 names the short product)."""
         lines = [Line(item.product_id, item.quantity) for item in body.items]
         if len({line.product_id for line in lines}) != len(lines):
             return JSONResponse({"detail": "duplicate product_id in items"}, status_code=422)
+        arrived = getattr(request.state, "arrived", None) or time.monotonic()
+        deadline = budget.parse(request.headers.get(budget.HEADER), arrived=arrived)
+        if budget.passed(deadline):
+            return JSONResponse(GAVE_UP, status_code=504)
 
         def attempt() -> Any:
             with CatalogUnitOfWork(engine) as uow:
@@ -50,7 +66,10 @@ def reservations_router(engine: Engine) -> APIRouter:
                     )
                 except ReservationReleased as exc:
                     return JSONResponse({"detail": str(exc)}, status_code=410)
+                if budget.passed(deadline):
+                    return JSONResponse(GAVE_UP, status_code=504)  # rolled back on exit
                 uow.commit()
+            crash("after_reserve")
             # Serialised once here: a plain model would be validated and encoded again by
             # FastAPI's response_model on every reservation (a hop the monolith skips).
             out = ReservationOut(
@@ -79,6 +98,8 @@ def reservations_router(engine: Engine) -> APIRouter:
                 uow.commit()
             return restored
 
-        return ReleaseOut(order_id=order_id, status="released", restored=retry_on_conflict(attempt))
+        restored = retry_on_conflict(attempt)
+        crash("after_release")
+        return ReleaseOut(order_id=order_id, status="released", restored=restored)
 
     return router

@@ -39,7 +39,15 @@ class UnitSettings(BaseSettings):
     CATALOG_ATTEMPTS: int = 2
     RECONCILE_AFTER: float = 15.0
     RECONCILE_INTERVAL: float = 2.0
-    IDEMPOTENCY_LEASE: float = 60.0
+    # A checkout answers within this many seconds of its arrival (503 + Retry-After when
+    # catalog is slow or gone), and catalog is told to stop working for it after that.
+    CHECKOUT_BUDGET: float = 2.0
+    # Idempotency-Keys: how long a request holds its key (longer than the budget, so a
+    # live holder has answered before a retry may resume its order), how long keys live.
+    IDEMPOTENCY_LEASE: float = 5.0
+    IDEMPOTENCY_TTL: float = 24 * 3600.0
+    # How often old keys are pruned.
+    HOUSEKEEPING_INTERVAL: float = 60.0
 
     @property
     def instance(self) -> str:

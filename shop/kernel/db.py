@@ -9,12 +9,13 @@ plain ``BEGIN`` and, thanks to WAL, never wait for writers.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 WRITE = "twinshop_write"
@@ -63,11 +64,23 @@ def create_schema(engine: Engine, *metadatas: MetaData) -> None:
             with engine.begin() as conn:
                 for metadata in metadatas:
                     metadata.create_all(conn, checkfirst=True)
+                    _add_missing_columns(conn, metadata)
             return
         except (IntegrityError, OperationalError, DBAPIError):
             if attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def _add_missing_columns(conn: Connection, metadata: MetaData) -> None:
+    """A database made by an earlier version lacks the newer (nullable) columns: add them."""
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
 
 def database_works(engine: Engine) -> bool:
@@ -123,6 +136,12 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         self.connection.commit()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo only what the block did if it raises; the transaction goes on."""
+        with self.connection.begin_nested():
+            yield
 
     def rollback(self) -> None:
         self.connection.rollback()

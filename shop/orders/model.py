@@ -2,8 +2,10 @@
 
 Status moves ``pending`` → ``confirmed`` → ``cancelled``; a checkout that fails ends as
 ``rejected`` (out of stock, unknown product) or ``failed`` (inventory unavailable, stock
-released). Only ``confirmed`` and ``cancelled`` orders were acknowledged to a customer,
-so only they are visible through the API.
+released, by way of ``releasing``). In the microservices a cancel passes through
+``cancelling`` (decided and durable, stock on its way back). Only ``confirmed`` and
+``cancelled`` orders were acknowledged to a customer, so only they (and ``cancelling``,
+which reads as ``cancelled``) are visible through the API.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-Status = Literal["pending", "confirmed", "cancelled", "rejected", "failed", "releasing"]
-VISIBLE: tuple[Status, ...] = ("confirmed", "cancelled")
+Status = Literal[
+    "pending", "confirmed", "cancelling", "cancelled", "rejected", "failed", "releasing"
+]
+VISIBLE: tuple[Status, ...] = ("confirmed", "cancelling", "cancelled")
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000
 MAX_PRODUCT_ID = 2**31 - 1  # ids are 32-bit integers in every database we use
@@ -42,6 +46,12 @@ class Order:
     @property
     def visible(self) -> bool:
         return self.status in VISIBLE
+
+    @property
+    def public_status(self) -> str:
+        """What a customer reads: a durable cancel is a cancel, even while the stock is
+        still on its way back to catalog."""
+        return "cancelled" if self.status == "cancelling" else self.status
 
 
 def new_order_id() -> str:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -35,22 +36,27 @@ class Inventory(Protocol):
     joins_transaction: bool
     """True when reserve/release run inside the caller's transaction (monolith)."""
 
-    def reserve(self, order_id: str, lines: Sequence[OrderLine]) -> list[OrderLine]:
+    def reserve(
+        self, order_id: str, lines: Sequence[OrderLine], *, deadline: float | None = None
+    ) -> list[OrderLine]:
         """Take stock for every line, all or nothing; return the lines with their prices.
 
         Raises ``UnknownProducts`` (wins over short stock), ``InsufficientStock`` or
-        ``InventoryUnavailable``. Idempotent by order id.
+        ``InventoryUnavailable``. Idempotent by order id. ``deadline`` (``time.monotonic``)
+        is when the caller gives up: past it, the inventory must not reserve any more.
         """
         ...
 
-    def release(self, order_id: str) -> None:
+    def release(self, order_id: str, *, deadline: float | None = None) -> None:
         """Give back what ``reserve`` took for this order, at most once; afterwards a late
         reserve for it is refused. Raises ``InventoryUnavailable``."""
         ...
 
 
 class OrderRepository(Protocol):
-    def add(self, order: Order) -> None: ...
+    def add(self, order: Order, *, key: KeyId | None = None) -> None:
+        """Store a new order; ``key`` is the Idempotency-Key that asked for it."""
+        ...
 
     def get(self, order_id: str) -> Order | None: ...
 
@@ -68,32 +74,68 @@ class OrderRepository(Protocol):
 
     def stuck(self, *, older_than: datetime) -> list[tuple[str, Status]]:
         """``(id, status)`` of ``pending`` orders created before ``older_than`` and of
-        every ``releasing`` one: checkouts that will not finish by themselves."""
+        every ``releasing`` or ``cancelling`` one: work that will not finish by itself."""
+        ...
+
+    def audit(self, customer: str) -> list[tuple[Order, str | None]]:
+        """Every order of a customer, whatever its status, with its Idempotency-Key."""
+        ...
+
+    def count_unsettled(self) -> int:
+        """Orders in ``pending``, ``releasing`` or ``cancelling``."""
+        ...
+
+    def for_key(self, key: KeyId) -> list[Order]:
+        """Every order an Idempotency-Key ever asked for (the checks of the lab use it)."""
         ...
 
 
 @dataclass(frozen=True)
-class StoredResponse:
-    status_code: int
-    body: str
+class KeyId:
+    """An Idempotency-Key is one client's: scoped to the customer who sent it."""
+
+    customer: str
+    key: str
 
 
 @dataclass(frozen=True)
-class Claim:
-    """What the idempotency store says about a key: it is ours now, or here is the past."""
+class KeyRecord:
+    """The stored state of one key.
 
-    outcome: str  # "new" | "replay" | "mismatch" | "in_flight"
-    response: StoredResponse | None = None
+    ``in_flight``: a checkout of ``order_id`` holds it until ``lease_until`` (epoch
+    seconds), claimed by ``holder`` (instance/boot). ``done``: the answer to replay; it is
+    written in the same transaction that makes the order's fate durable.
+    """
+
+    id: KeyId
+    fingerprint: str
+    state: str  # "in_flight" | "done"
+    order_id: str | None
+    holder: str
+    lease_until: float
+    expires_at: float
+    status_code: int | None = None
+    body: str | None = None
 
 
-class IdempotencyStore(Protocol):
-    def claim(self, key: str, *, fingerprint: str, now: datetime, lease_until: datetime) -> Claim:
-        """Take the key for a new request, unless it is known (or held by another)."""
+class CheckoutKeys(Protocol):
+    def get(self, key: KeyId) -> KeyRecord | None: ...
+
+    def insert(self, record: KeyRecord) -> bool:
+        """Store a new key; ``False`` if a concurrent request stored it first."""
         ...
 
-    def complete(self, key: str, response: StoredResponse) -> None: ...
+    def replace(self, old: KeyRecord, new: KeyRecord) -> bool:
+        """Compare-and-set: overwrite ``old`` only if nobody changed it since it was read."""
+        ...
 
-    def forget(self, key: str) -> None: ...
+    def settle(self, key: KeyId, order_id: str | None, status_code: int, body: str) -> bool:
+        """Store the answer (``done``); with ``order_id``, only while that order holds it."""
+        ...
+
+    def prune(self, *, now: float) -> int:
+        """Forget keys that expired; how many."""
+        ...
 
 
 class OrdersUnitOfWork(Protocol):
@@ -101,7 +143,7 @@ class OrdersUnitOfWork(Protocol):
     def orders(self) -> OrderRepository: ...
 
     @property
-    def idempotency(self) -> IdempotencyStore: ...
+    def keys(self) -> CheckoutKeys: ...
 
     def __enter__(self) -> Self: ...
 
@@ -115,3 +157,7 @@ class OrdersUnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Undo only what the block did if it raises; the transaction goes on."""
+        ...

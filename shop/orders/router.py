@@ -4,8 +4,8 @@ what differs is the ``Inventory`` that the composition root plugs in."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -14,12 +14,13 @@ from fastapi.responses import JSONResponse, Response
 from shop.kernel.app import Error
 from shop.kernel.text import CleanStr
 from shop.orders import services
-from shop.orders.idempotency import Answer, fingerprint, key_is_valid, run_once
-from shop.orders.model import DuplicateProduct, OrderNotFound, pending_order
+from shop.orders.checkout import CheckoutRequest, Render
+from shop.orders.idempotency import Answer, fingerprint, key_is_valid
+from shop.orders.model import DuplicateProduct, Order, OrderNotFound, pending_order
 from shop.orders.ports import (
     InsufficientStock,
-    Inventory,
     InventoryUnavailable,
+    KeyId,
     OrdersUnitOfWork,
     UnknownProducts,
 )
@@ -33,6 +34,10 @@ from shop.orders.schemas import (
 
 UowFactory = Callable[[bool], OrdersUnitOfWork]
 """``factory(write)`` → a fresh unit of work."""
+CheckoutFlow = Callable[[CheckoutRequest, Render, float], Answer]
+"""``checkout(request, render, arrived)``: the architecture's flow (``arrived`` is the
+request's ``time.monotonic()`` on arrival, where the time budget starts)."""
+CancelFlow = Callable[[str], Order]
 MAX_OFFSET = 1_000_000_000
 RETRY_AFTER = {"Retry-After": "1"}
 UNAVAILABLE = {"detail": "catalog is unavailable; nothing was reserved, try again"}
@@ -43,31 +48,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def orders_router(
-    uow_factory: UowFactory,
-    inventory_for: Callable[[OrdersUnitOfWork], Inventory],
-    *,
-    idempotency_lease: float,
-    after_reserve: Callable[[], None] = lambda: None,
+    uow_factory: UowFactory, *, checkout: CheckoutFlow, cancel: CancelFlow
 ) -> APIRouter:
     router = APIRouter(prefix="/orders", tags=["orders"])
-    lease = timedelta(seconds=idempotency_lease)
-
-    def place(body: OrderCreate) -> Answer:
-        uow = uow_factory(True)
-        try:
-            order = pending_order(body.customer, [(i.product_id, i.quantity) for i in body.items])
-            confirmed = services.checkout(
-                uow, inventory_for(uow), order, after_reserve=after_reserve
-            )
-        except DuplicateProduct as exc:
-            return _answer(422, _items_error(body, exc.product_id, str(exc), "duplicate_product"))
-        except UnknownProducts as exc:
-            return _answer(422, _items_error(body, exc.product_ids[0], str(exc), "unknown_product"))
-        except InsufficientStock as exc:
-            return _answer(409, {"detail": str(exc), "product_id": exc.product_id})
-        except InventoryUnavailable:
-            return _answer(503, UNAVAILABLE, RETRY_AFTER)
-        return Answer(201, OrderOut.of(confirmed).model_dump_json())
 
     @router.post(
         "",
@@ -87,18 +70,25 @@ def orders_router(
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> Response:
         """Check out: reserve every item's stock and confirm the order, all or nothing."""
-        if idempotency_key is None:
-            answer = place(body)
-        elif not key_is_valid(idempotency_key):
+        arrived = time.monotonic()
+        wanted = [(item.product_id, item.quantity) for item in body.items]
+        if idempotency_key is not None and not key_is_valid(idempotency_key):
             answer = _answer(400, {"detail": "Idempotency-Key must be 1 to 255 characters"})
         else:
-            answer = run_once(
-                uow_factory(True),
-                idempotency_key,
-                fingerprint(body.model_dump(mode="json")),
-                lambda: place(body),
-                lease=lease,
-            )
+            try:
+                pending_order(body.customer, wanted)  # the rules of an order, before any I/O
+            except DuplicateProduct as exc:
+                answer = _answer(
+                    422, _items_error(body, exc.product_id, str(exc), "duplicate_product")
+                )
+            else:
+                request = CheckoutRequest(
+                    customer=body.customer,
+                    wanted=wanted,
+                    key=KeyId(body.customer, idempotency_key) if idempotency_key else None,
+                    fingerprint=fingerprint(body.model_dump(mode="json")),
+                )
+                answer = checkout(request, lambda outcome: _render(body, outcome), arrived)
         return Response(
             answer.body,
             status_code=answer.status_code,
@@ -128,15 +118,27 @@ def orders_router(
     @router.post("/{order_id}/cancel", response_model=OrderOut, responses=ERRORS)
     def cancel_order(order_id: str) -> Any:
         """Cancel an order and put its stock back; cancelling again changes nothing."""
-        uow = uow_factory(True)
         try:
-            return OrderOut.of(services.cancel(uow, inventory_for(uow), order_id))
+            return OrderOut.of(cancel(order_id))
         except OrderNotFound as exc:
             return JSONResponse({"detail": str(exc)}, status_code=404)
         except InventoryUnavailable:
             return JSONResponse(UNAVAILABLE, status_code=503, headers=RETRY_AFTER)
 
     return router
+
+
+def _render(body: OrderCreate, outcome: Order | Exception) -> Answer:
+    if isinstance(outcome, Order):
+        return Answer(201, OrderOut.of(outcome).model_dump_json())
+    if isinstance(outcome, UnknownProducts):
+        error = _items_error(body, outcome.product_ids[0], str(outcome), "unknown_product")
+        return _answer(422, error)
+    if isinstance(outcome, InsufficientStock):
+        return _answer(409, {"detail": str(outcome), "product_id": outcome.product_id})
+    if isinstance(outcome, InventoryUnavailable):
+        return _answer(503, UNAVAILABLE, RETRY_AFTER)
+    raise outcome
 
 
 def _answer(status_code: int, body: Any, headers: dict[str, str] | None = None) -> Answer:

@@ -51,7 +51,7 @@ class OrderOut(BaseModel):
     def of(cls, order: Order) -> OrderOut:
         return cls(
             id=order.id,
-            status=order.status,  # type: ignore[arg-type]
+            status=order.public_status,  # type: ignore[arg-type]
             customer=order.customer,
             items=[
                 OrderItemOut(

@@ -1,4 +1,4 @@
-"""SQL persistence of orders (SQLAlchemy Core): orders, their lines, idempotency keys."""
+"""SQL persistence of orders (SQLAlchemy Core): orders, their lines, checkout keys."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shop.kernel.db import SqlUnitOfWork
 from shop.orders.model import VISIBLE, Order, OrderLine, Status
-from shop.orders.ports import Claim, StoredResponse
+from shop.orders.ports import KeyId, KeyRecord
 
 metadata = MetaData()
 
@@ -44,6 +44,8 @@ orders = Table(
     Column("status", String(16), nullable=False),
     # ISO 8601 with microseconds and offset: fixed width, so text order is time order.
     Column("created_at", String(32), nullable=False),
+    # The Idempotency-Key that asked for this order (scoped by ``customer``), if any.
+    Column("idempotency_key", String(255)),
     Index("ix_orders_status_created", "status", "created_at"),
     Index("ix_orders_customer", "customer"),
 )
@@ -58,16 +60,20 @@ order_lines = Table(
     Column("position", Integer, nullable=False),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys",
+checkout_keys = Table(
+    "checkout_keys",
     metadata,
+    Column("customer", String(200), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
     Column("state", String(16), nullable=False),  # in_flight | done
+    Column("order_id", String(36)),
+    Column("holder", String(120), nullable=False),
     Column("lease_until", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
     Column("status_code", Integer),
     Column("body", Text),
-    Column("created_at", Float, nullable=False),
+    Index("ix_checkout_keys_expires", "expires_at"),
 )
 
 
@@ -97,7 +103,7 @@ class SqlOrderRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, order: Order) -> None:
+    def add(self, order: Order, *, key: KeyId | None = None) -> None:
         self.conn.execute(
             _ADD_ORDER,
             {
@@ -105,6 +111,7 @@ class SqlOrderRepository:
                 "customer": order.customer,
                 "status": order.status,
                 "created_at": _stamp(order.created_at),
+                "idempotency_key": key.key if key else None,
             },
         )
         self.conn.execute(
@@ -162,11 +169,30 @@ class SqlOrderRepository:
             select(orders.c.id, orders.c.status).where(
                 or_(
                     and_(orders.c.status == "pending", orders.c.created_at < _stamp(older_than)),
-                    orders.c.status == "releasing",
+                    orders.c.status.in_(("releasing", "cancelling")),
                 )
             )
         )
         return [(row.id, row.status) for row in rows]
+
+    def audit(self, customer: str) -> list[tuple[Order, str | None]]:
+        rows = self.conn.execute(
+            select(orders).where(orders.c.customer == customer).order_by(orders.c.created_at)
+        ).all()
+        return list(zip(self._orders(rows), [row.idempotency_key for row in rows], strict=True))
+
+    def count_unsettled(self) -> int:
+        unsettled = orders.c.status.in_(("pending", "releasing", "cancelling"))
+        total = self.conn.execute(select(func.count()).select_from(orders).where(unsettled))
+        return int(total.scalar_one())
+
+    def for_key(self, key: KeyId) -> list[Order]:
+        rows = self.conn.execute(
+            select(orders).where(
+                orders.c.customer == key.customer, orders.c.idempotency_key == key.key
+            )
+        ).all()
+        return self._orders(rows)
 
     def _orders(self, rows: Sequence[object]) -> list[Order]:
         ids = [row.id for row in rows]  # type: ignore[attr-defined]
@@ -192,67 +218,95 @@ class SqlOrderRepository:
         ]
 
 
-class SqlIdempotencyStore:
+def _key_is(key: KeyId) -> ColumnElement[bool]:
+    return and_(checkout_keys.c.customer == key.customer, checkout_keys.c.key == key.key)
+
+
+class SqlCheckoutKeys:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def claim(self, key: str, *, fingerprint: str, now: datetime, lease_until: datetime) -> Claim:
-        row = self.conn.execute(
-            select(idempotency_keys).where(idempotency_keys.c.key == key)
-        ).first()
+    def get(self, key: KeyId) -> KeyRecord | None:
+        row = self.conn.execute(select(checkout_keys).where(_key_is(key))).first()
         if row is None:
-            try:
-                with self.conn.begin_nested():
-                    self.conn.execute(
-                        insert(idempotency_keys).values(
-                            key=key,
-                            fingerprint=fingerprint,
-                            state="in_flight",
-                            lease_until=lease_until.timestamp(),
-                            created_at=now.timestamp(),
-                        )
-                    )
-                return Claim("new")
-            except IntegrityError:
-                return Claim("in_flight")  # another request took it a moment ago
-        if row.fingerprint != fingerprint:
-            return Claim("mismatch")
-        if row.state == "done":
-            return Claim("replay", StoredResponse(row.status_code, row.body))
-        if row.lease_until > now.timestamp():
-            return Claim("in_flight")
-        # The request holding it died (its process crashed): take the key over.
-        taken = self.conn.execute(
-            update(idempotency_keys)
-            .where(
-                idempotency_keys.c.key == key,
-                idempotency_keys.c.state == "in_flight",
-                idempotency_keys.c.lease_until == row.lease_until,
+            return None
+        return KeyRecord(
+            id=key,
+            fingerprint=row.fingerprint,
+            state=row.state,
+            order_id=row.order_id,
+            holder=row.holder,
+            lease_until=row.lease_until,
+            expires_at=row.expires_at,
+            status_code=row.status_code,
+            body=row.body,
+        )
+
+    def insert(self, record: KeyRecord) -> bool:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(checkout_keys).values(**_key_values(record)))
+        except IntegrityError:
+            return False  # another request stored it a moment ago
+        return True
+
+    def replace(self, old: KeyRecord, new: KeyRecord) -> bool:
+        same = [
+            getattr(checkout_keys.c, name) == value
+            if value is not None
+            else getattr(checkout_keys.c, name).is_(None)
+            for name, value in (
+                ("state", old.state),
+                ("order_id", old.order_id),
+                ("holder", old.holder),
+                ("lease_until", old.lease_until),
             )
-            .values(lease_until=lease_until.timestamp())
+        ]
+        result = self.conn.execute(
+            update(checkout_keys).where(_key_is(old.id), *same).values(**_key_values(new))
         )
-        return Claim("new" if taken.rowcount == 1 else "in_flight")
+        return result.rowcount == 1
 
-    def complete(self, key: str, response: StoredResponse) -> None:
-        self.conn.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.key == key)
-            .values(state="done", status_code=response.status_code, body=response.body)
+    def settle(self, key: KeyId, order_id: str | None, status_code: int, body: str) -> bool:
+        where = [_key_is(key)]
+        if order_id is not None:
+            where.append(checkout_keys.c.order_id == order_id)
+        result = self.conn.execute(
+            update(checkout_keys)
+            .where(*where)
+            .values(state="done", status_code=status_code, body=body)
         )
+        return result.rowcount == 1
 
-    def forget(self, key: str) -> None:
-        self.conn.execute(delete(idempotency_keys).where(idempotency_keys.c.key == key))
+    def prune(self, *, now: float) -> int:
+        result = self.conn.execute(delete(checkout_keys).where(checkout_keys.c.expires_at <= now))
+        return int(result.rowcount or 0)
+
+
+def _key_values(record: KeyRecord) -> dict[str, object]:
+    return {
+        "customer": record.id.customer,
+        "key": record.id.key,
+        "fingerprint": record.fingerprint,
+        "state": record.state,
+        "order_id": record.order_id,
+        "holder": record.holder,
+        "lease_until": record.lease_until,
+        "expires_at": record.expires_at,
+        "status_code": record.status_code,
+        "body": record.body,
+    }
 
 
 class OrdersSqlUnitOfWork(SqlUnitOfWork):
     """An orders transaction; the monolith's inventory adapter joins its connection."""
 
     orders: SqlOrderRepository
-    idempotency: SqlIdempotencyStore
+    keys: SqlCheckoutKeys
 
     def __init__(self, engine: Engine, *, write: bool = True) -> None:
         super().__init__(engine, write=write)
 
     def _on_enter(self, connection: Connection) -> None:
         self.orders = SqlOrderRepository(connection)
-        self.idempotency = SqlIdempotencyStore(connection)
+        self.keys = SqlCheckoutKeys(connection)

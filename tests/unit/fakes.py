@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -11,10 +12,10 @@ from typing import Any
 from shop.catalog.model import DuplicateSku, NewProduct, Product, Reservation
 from shop.orders.model import Order, OrderLine, Status
 from shop.orders.ports import (
-    Claim,
     InsufficientStock,
     InventoryUnavailable,
-    StoredResponse,
+    KeyId,
+    KeyRecord,
     UnknownProducts,
 )
 
@@ -97,9 +98,26 @@ class FakeCatalog:
 class FakeOrders:
     def __init__(self) -> None:
         self.rows: dict[str, Order] = {}
+        self.keys: dict[str, KeyId] = {}
 
-    def add(self, order: Order) -> None:
+    def add(self, order: Order, *, key: KeyId | None = None) -> None:
+        assert order.id not in self.rows
         self.rows[order.id] = copy.deepcopy(order)
+        if key is not None:
+            self.keys[order.id] = key
+
+    def audit(self, customer: str) -> list[tuple[Order, str | None]]:
+        return [
+            (copy.deepcopy(o), k.key if (k := self.keys.get(o.id)) else None)
+            for o in self.rows.values()
+            if o.customer == customer
+        ]
+
+    def count_unsettled(self) -> int:
+        return sum(o.status in ("pending", "releasing", "cancelling") for o in self.rows.values())
+
+    def for_key(self, key: KeyId) -> list[Order]:
+        return [copy.deepcopy(self.rows[i]) for i, k in self.keys.items() if k == key]
 
     def get(self, order_id: str) -> Order | None:
         return copy.deepcopy(self.rows.get(order_id))
@@ -126,33 +144,42 @@ class FakeOrders:
         return [
             (o.id, o.status)
             for o in self.rows.values()
-            if (o.status == "pending" and o.created_at < older_than) or o.status == "releasing"
+            if (o.status == "pending" and o.created_at < older_than)
+            or o.status in ("releasing", "cancelling")
         ]
 
 
-class FakeIdempotency:
+class FakeCheckoutKeys:
     def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
+        self.rows: dict[KeyId, KeyRecord] = {}
 
-    def claim(self, key: str, *, fingerprint: str, now: datetime, lease_until: datetime) -> Claim:
+    def get(self, key: KeyId) -> KeyRecord | None:
+        return self.rows.get(key)
+
+    def insert(self, record: KeyRecord) -> bool:
+        if record.id in self.rows:
+            return False
+        self.rows[record.id] = record
+        return True
+
+    def replace(self, old: KeyRecord, new: KeyRecord) -> bool:
+        if self.rows.get(old.id) != old:
+            return False
+        self.rows[old.id] = new
+        return True
+
+    def settle(self, key: KeyId, order_id: str | None, status_code: int, body: str) -> bool:
         row = self.rows.get(key)
-        if row is None:
-            self.rows[key] = {"fp": fingerprint, "lease": lease_until, "response": None}
-            return Claim("new")
-        if row["fp"] != fingerprint:
-            return Claim("mismatch")
-        if row["response"] is not None:
-            return Claim("replay", row["response"])
-        if row["lease"] > now:
-            return Claim("in_flight")
-        row["lease"] = lease_until
-        return Claim("new")
+        if row is None or (order_id is not None and row.order_id != order_id):
+            return False
+        self.rows[key] = replace(row, state="done", status_code=status_code, body=body)
+        return True
 
-    def complete(self, key: str, response: StoredResponse) -> None:
-        self.rows[key]["response"] = response
-
-    def forget(self, key: str) -> None:
-        self.rows.pop(key, None)
+    def prune(self, *, now: float) -> int:
+        old = [k for k, r in self.rows.items() if r.expires_at <= now]
+        for k in old:
+            del self.rows[k]
+        return len(old)
 
 
 class FakeUnitOfWork:
@@ -160,12 +187,15 @@ class FakeUnitOfWork:
 
     def __init__(self) -> None:
         self.orders = FakeOrders()
-        self.idempotency = FakeIdempotency()
+        self.keys = FakeCheckoutKeys()
         self.commits = 0
         self._saved = self._snapshot()
 
-    def _snapshot(self) -> tuple[Any, Any]:
-        return copy.deepcopy(self.orders.rows), copy.deepcopy(self.idempotency.rows)
+    def _snapshot(self) -> tuple[Any, Any, Any]:
+        return copy.deepcopy((self.orders.rows, self.orders.keys, self.keys.rows))
+
+    def _restore(self, snapshot: tuple[Any, Any, Any]) -> None:
+        self.orders.rows, self.orders.keys, self.keys.rows = copy.deepcopy(snapshot)
 
     def __enter__(self) -> FakeUnitOfWork:
         return self
@@ -178,8 +208,16 @@ class FakeUnitOfWork:
         self._saved = self._snapshot()
 
     def rollback(self) -> None:
-        orders, keys = copy.deepcopy(self._saved)
-        self.orders.rows, self.idempotency.rows = orders, keys
+        self._restore(self._saved)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        before = self._snapshot()
+        try:
+            yield
+        except BaseException:
+            self._restore(before)
+            raise
 
 
 class FakeInventory:
@@ -193,8 +231,12 @@ class FakeInventory:
         self.joins_transaction = False
         self.down = False
         self.reserve_then_fail = False  # reserve happens, but the answer is lost
+        self.calls: list[tuple[str, str]] = []
 
-    def reserve(self, order_id: str, lines: Sequence[OrderLine]) -> list[OrderLine]:
+    def reserve(
+        self, order_id: str, lines: Sequence[OrderLine], *, deadline: float | None = None
+    ) -> list[OrderLine]:
+        self.calls.append(("reserve", order_id))
         if self.down:
             raise InventoryUnavailable("down")
         if order_id in self.released:
@@ -215,7 +257,8 @@ class FakeInventory:
             raise InventoryUnavailable("timed out after reserving")
         return priced
 
-    def release(self, order_id: str) -> None:
+    def release(self, order_id: str, *, deadline: float | None = None) -> None:
+        self.calls.append(("release", order_id))
         if self.down:
             raise InventoryUnavailable("down")
         if order_id in self.released:
