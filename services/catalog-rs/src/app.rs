@@ -65,7 +65,6 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/docs", get(docs))
         .route("/_chaos", get(read_chaos).put(set_chaos))
         .route("/products", get(products::list).post(products::create))
         .route(
@@ -190,15 +189,6 @@ async fn openapi() -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-async fn docs() -> Response {
-    let page = "<!doctype html><html><head><title>twinshop - Swagger UI</title>\
-<link rel=\"stylesheet\" href=\"https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css\">\
-</head><body><div id=\"swagger-ui\"></div>\
-<script src=\"https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js\"></script>\
-<script>SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui'})</script></body></html>";
-    axum::response::Html(page).into_response()
 }
 
 async fn read_chaos(State(state): State<AppState>, headers: HeaderMap) -> Response {
