@@ -133,6 +133,19 @@ def test_both_implementations_answer_alike(
     assert rust.headers.get("www-authenticate") == python.headers.get("www-authenticate")
 
 
+@pytest.mark.parametrize("kind", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_body_is_json_by_its_content_type(runtime: ProcessRuntime, kind: str | None) -> None:
+    """FastAPI reads a body as JSON only when its content type says JSON."""
+    body = b'{"items": [{"product_id": 1, "quantity": 0}]}'
+    headers = {"Content-Type": kind} if kind else {}
+    answers = [
+        httpx.put(url + "/reservations/k", content=body, headers=headers)
+        for url in (replicas(runtime)["python"], replicas(runtime)["rust"])
+    ]
+    assert answers[0].status_code == answers[1].status_code == 422
+    assert answers[0].json() == answers[1].json()
+
+
 def test_health_names_the_implementation(runtime: ProcessRuntime) -> None:
     urls = replicas(runtime)
     python, rust = (httpx.get(urls[i] + "/health").json() for i in ("python", "rust"))

@@ -110,6 +110,13 @@ pub fn internal(error: impl std::fmt::Display) -> Response {
     detail(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
+/// The request's `Content-Type`, when it has a readable one.
+pub fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("?"))
+}
+
 async fn not_found() -> Response {
     detail(StatusCode::NOT_FOUND, "Not Found")
 }
@@ -213,7 +220,7 @@ async fn set_chaos(State(state): State<AppState>, headers: HeaderMap, body: Body
         Err(response) => return response,
     };
     let mut errors = Errors::default();
-    let update = crate::validate::json_body(&bytes, &mut errors)
+    let update = crate::validate::json_body(&bytes, content_type(&headers), &mut errors)
         .and_then(|value| chaos::parse_update(&value, &mut errors));
     let Some(update) = update else {
         return invalid(errors);

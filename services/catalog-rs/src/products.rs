@@ -135,27 +135,29 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bod
     };
     let mut errors = Errors::default();
     let base = validate::loc(&["body"]);
-    let fields = validate::json_body(&bytes, &mut errors).and_then(|value| {
-        let map = validate::object(&value, &base, &mut errors)?.clone();
-        let sku = validate::clean_str(&map, "sku", (1, 64), &base, &mut errors);
-        let name = validate::clean_str(&map, "name", (1, 200), &base, &mut errors);
-        let price = validate::strict_int(
-            &map,
-            "price_cents",
-            (0, MAX_PRICE_CENTS),
-            false,
-            &base,
-            &mut errors,
-        );
-        let stock = validate::strict_int(&map, "stock", (0, MAX_STOCK), false, &base, &mut errors);
-        validate::no_extras(
-            &map,
-            &["sku", "name", "price_cents", "stock"],
-            &base,
-            &mut errors,
-        );
-        Some((sku?, name?, price??, stock??))
-    });
+    let fields =
+        validate::json_body(&bytes, app::content_type(&headers), &mut errors).and_then(|value| {
+            let map = validate::object(&value, &base, &mut errors)?.clone();
+            let sku = validate::clean_str(&map, "sku", (1, 64), &base, &mut errors);
+            let name = validate::clean_str(&map, "name", (1, 200), &base, &mut errors);
+            let price = validate::strict_int(
+                &map,
+                "price_cents",
+                (0, MAX_PRICE_CENTS),
+                false,
+                &base,
+                &mut errors,
+            );
+            let stock =
+                validate::strict_int(&map, "stock", (0, MAX_STOCK), false, &base, &mut errors);
+            validate::no_extras(
+                &map,
+                &["sku", "name", "price_cents", "stock"],
+                &base,
+                &mut errors,
+            );
+            Some((sku?, name?, price??, stock??))
+        });
     let Some((sku, name, price, stock)) = fields.filter(|_| errors.is_empty()) else {
         return app::invalid(errors);
     };
@@ -187,12 +189,13 @@ pub async fn update(State(state): State<AppState>, request: Request) -> Response
     }
     let mut errors = Errors::default();
     let id = product_id(&request, &mut errors);
+    let kind = app::content_type(request.headers()).map(str::to_string);
     let bytes = match app::read_body(&state, request.into_body()).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
     let base = validate::loc(&["body"]);
-    let fields = validate::json_body(&bytes, &mut errors).and_then(|value| {
+    let fields = validate::json_body(&bytes, kind.as_deref(), &mut errors).and_then(|value| {
         let map = validate::object(&value, &base, &mut errors)?.clone();
         let price = validate::strict_int(
             &map,

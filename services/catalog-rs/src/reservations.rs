@@ -166,11 +166,13 @@ pub async fn reserve(State(state): State<AppState>, request: Request) -> Respons
         .map(str::to_string);
     let mut errors = Errors::default();
     let order = order_id(&request, &mut errors);
+    let kind = app::content_type(request.headers()).map(str::to_string);
     let bytes = match app::read_body(&state, request.into_body()).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
-    let wanted = validate::json_body(&bytes, &mut errors).and_then(|v| lines(&v, &mut errors));
+    let wanted = validate::json_body(&bytes, kind.as_deref(), &mut errors)
+        .and_then(|v| lines(&v, &mut errors));
     let (Some(order), Some(wanted)) = (order, wanted.filter(|_| errors.is_empty())) else {
         return app::invalid(errors);
     };

@@ -75,7 +75,9 @@ fn at(base: &[Value], part: impl Into<Value>) -> Vec<Value> {
 }
 
 /// The body as JSON, or the error FastAPI gives when it is absent or unparsable.
-pub fn json_body(body: &[u8], errors: &mut Errors) -> Option<Value> {
+/// FastAPI reads the body as JSON only with a JSON content type (`application/json`,
+/// `application/*+json`); any other body (or none) is bytes to the model.
+pub fn json_body(body: &[u8], content_type: Option<&str>, errors: &mut Errors) -> Option<Value> {
     if body.is_empty() {
         errors.add(
             "missing",
@@ -84,6 +86,28 @@ pub fn json_body(body: &[u8], errors: &mut Errors) -> Option<Value> {
             Value::Null,
         );
         return None;
+    }
+    {
+        let kind = content_type
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let json = match kind.split_once('/') {
+            Some(("application", sub)) => sub == "json" || sub.ends_with("+json"),
+            _ => false,
+        };
+        if !json {
+            errors.add(
+                "model_attributes_type",
+                loc(&["body"]),
+                "Input should be a valid dictionary or object to extract fields from".into(),
+                Value::Null,
+            );
+            return None;
+        }
     }
     if std::str::from_utf8(body).is_err() {
         errors.add(
