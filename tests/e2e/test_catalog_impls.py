@@ -124,6 +124,7 @@ def test_both_implementations_answer_alike(
     admin = {"Authorization": f"Bearer {mixed.admin_token}"} if as_admin else {}
     urls = replicas(runtime)
     python, rust = (_ask(urls[i], method, path, body, admin) for i in ("python", "rust"))
+
     def answer(r: httpx.Response) -> tuple[int, object]:
         return r.status_code, (r.json() if r.content else None)
 
