@@ -142,6 +142,22 @@ def test_rolling_redeploy_of_two_catalogs_fails_no_get(
     )
 
 
+def test_rolling_swap_of_the_catalog_to_rust_and_back_fails_no_get(
+    docker_runtime: DockerRuntime, docker_stack: Stack, restore: None
+) -> None:
+    """``redeploy catalog --impl rust``: twinshop/catalog-rs on the same PostgreSQL."""
+    docker_runtime.scale("catalog", 2)
+    for impl in ("rust", "python"):
+        with Traffic(docker_stack.entries["micro"] + "/products/2") as traffic:
+            result = docker_runtime.redeploy("catalog", impl=impl)
+        assert result["mode"] == "rolling" and result["impl_to"] == impl
+        catalogs = _units(docker_runtime, "micro")["catalog"]
+        assert [i["impl"] for i in catalogs] == [impl, impl]
+        assert sum(traffic.codes.values()) > 20
+        assert traffic.failed == 0, traffic.codes
+        print(f"\nredeploy catalog --impl {impl} (docker): {result['seconds']} s, 0 failed")
+
+
 def test_chaos_through_docker_exec(docker_runtime: DockerRuntime, docker_stack: Stack) -> None:
     states = docker_runtime.chaos("catalog", latency_ms=300)
     try:
