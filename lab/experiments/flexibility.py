@@ -254,6 +254,17 @@ def swap(lab: Lab) -> dict[str, Any]:
 def run(lab: Lab) -> ExperimentResult:
     root = project_root()
     figures = static_figures(root)
+    try:
+        impls.rust_binary("catalog")
+    except LabError as exc:  # no cargo here: say so in the row, do not fail the report
+        row = Row(
+            "Technological flexibility (measured)",
+            "the catalog rewritten in Rust behind the same contract",
+            f"n/a: {exc}",
+            "one process: another language for the catalog means redeploying all of it",
+            "not measured on this machine",
+        )
+        return ExperimentResult("flexibility", [row], data={"catalogs": figures, "error": str(exc)})
     seconds = lab.seconds(4, 10)
     with tempfile.TemporaryDirectory(prefix="twinshop-flex-") as tmp:
         for impl in impls.IMPLS:

@@ -90,3 +90,15 @@ def test_the_consistency_soak_found_no_violation(
     for arch in ("micro", "mono"):
         assert data[arch]["violations"] == []
         assert sum(data[arch]["kills"].values()) >= 8
+
+
+def test_the_catalog_swapped_to_rust_and_back_failed_no_request(
+    report: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    data = report[1]["flexibility"]["data"]
+    if "error" in data:
+        pytest.skip(data["error"])
+    for impl in ("rust", "python"):
+        assert data["swap"][impl]["failed"] == 0, data["swap"]
+        assert data["swap"][impl]["requests"] > 0
+    assert data["catalogs"]["rust"]["rps"] > 0 and data["catalogs"]["python"]["rps"] > 0
