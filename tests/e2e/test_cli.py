@@ -55,7 +55,8 @@ def test_up_status_down(home: Path) -> None:
     for arch in (micro, mono):
         for instances in arch["units"].values():
             assert len(instances) == 1
-            assert set(instances[0]) == {"instance", "url", "healthy", "version"}
+            assert set(instances[0]) == {"instance", "url", "healthy", "version", "impl"}
+            assert instances[0]["impl"] == "python"
             assert instances[0]["healthy"] is True and instances[0]["version"] == "1"
     assert httpx.get(micro["entry"] + "/products/1").status_code == 200
     assert (home / "logs").is_dir() and (home / "data").is_dir()
