@@ -31,6 +31,9 @@ class Deployable:
 
 DEPLOYABLES: tuple[Deployable, ...] = (
     Deployable("catalog", "services/catalog/Dockerfile", {"micro": ("catalog",)}),
+    # The catalog's Rust twin: an alternative image of the catalog unit, not in the default
+    # stack (it runs after `twinshop redeploy catalog --impl rust`), so not compared.
+    Deployable("catalog-rs", "services/catalog-rs/Dockerfile", {}),
     Deployable("orders", "services/orders/Dockerfile", {"micro": ("orders",)}),
     Deployable("gateway", "services/gateway/Dockerfile", {"micro": ("gateway",), "mono": ("lb",)}),
     Deployable("monolith", "monolith/Dockerfile", {"mono": ("monolith",)}),
