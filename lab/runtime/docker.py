@@ -356,6 +356,7 @@ class DockerRuntime:
             "url": url,
             "healthy": _health(container) == "healthy",
             "version": env.get("TWINSHOP_VERSION"),
+            "cpus": (container.attrs["HostConfig"].get("NanoCpus") or 0) / 1e9 or None,
         }
 
 
