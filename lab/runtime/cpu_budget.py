@@ -107,7 +107,29 @@ class CpuBudget:
             (group / "cgroup.procs").write_text(str(pid))
         except OSError:
             return False
+        self._weigh()
         return True
+
+    def _weigh(self) -> None:
+        """Give each parent group the weight of all the instances below it.
+
+        The scheduler shares CPU between the groups of one level by weight, and a group
+        starts with the weight of a single process: left so, every instance of the shop
+        together would get what one other process (the load generator, say) gets. Weighed
+        by the number of instances, each still competes like a process of its own; its
+        quota alone caps it."""
+        if self.base is None:
+            return
+        one = 1024 if self.version == 1 else 100
+        name = "cpu.shares" if self.version == 1 else "cpu.weight"
+        top = self.base.parent
+        for parent in (self.base, top):
+            groups = [
+                g for g in parent.glob("*/" * (1 if parent == self.base else 2)) if g.is_dir()
+            ]
+            weight = max(1, len(groups)) * one
+            with contextlib.suppress(OSError):
+                (parent / name).write_text(str(min(weight, 262144 if self.version == 1 else 10000)))
 
     def applied(self, pid: int, name: str) -> float | None:
         """The CPUs ``pid`` is limited to, when it is in its group ``name``; else None."""
@@ -142,6 +164,8 @@ class CpuBudget:
                     group.rmdir()
         with contextlib.suppress(OSError):
             self.base.rmdir()  # only when no group is left
+        if self.base.exists():
+            self._weigh()
 
 
 def _read(path: Path) -> str:
