@@ -86,6 +86,35 @@ def down(
 
 @app.command()
 @friendly
+def reset(
+    runtime: RuntimeOpt = "process",
+    home: HomeOpt = None,
+) -> None:
+    """Stop everything and forget its data and versions: the next `twinshop up` starts
+    every unit at version 1 with fresh databases (the admin token is kept)."""
+    rt = _runtime(runtime, home)
+    if isinstance(rt, DockerRuntime):
+        stopped = rt.down(volumes=True)
+        where = f"compose project {rt.project} (containers and database volumes)"
+    else:
+        stopped = rt.down()
+        forget_process_state(rt)
+        where = f"{rt.state.root} (databases, logs, versions)"
+    console.print(f"stopped {stopped} units; forgot {where}", soft_wrap=True)
+    console.print(f"start again at version 1 with: twinshop up --runtime {rt.name}")
+
+
+def forget_process_state(rt: ProcessRuntime) -> None:
+    """Delete what a process-runtime shop remembers, but not the admin token."""
+    import shutil
+
+    for folder in (rt.state.data, rt.state.logs, rt.state.upstreams):
+        shutil.rmtree(folder, ignore_errors=True)
+    rt.state.state_file.unlink(missing_ok=True)
+
+
+@app.command()
+@friendly
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     runtime: RuntimeOpt = "process",

@@ -156,3 +156,16 @@ def test_report_with_nothing_running_says_how_to_start_without_asking(tmp_path: 
     assert result.returncode == 1
     assert "--start" in result.stderr and "twinshop up" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_reset_forgets_data_and_versions(home: Path) -> None:
+    args = ports()
+    assert twinshop(home, "up", "--arch", "mono", *args).returncode == 0
+    assert twinshop(home, "redeploy", "monolith").returncode == 0
+    reset = twinshop(home, "reset")
+    assert reset.returncode == 0, reset.stderr
+    assert not (home / "data").exists() and not (home / "state.json").exists()
+    assert (home / "admin-token").exists()
+    assert twinshop(home, "up", "--arch", "mono", *args).returncode == 0
+    units = json.loads(twinshop(home, "status", "--json").stdout)["architectures"]["mono"]["units"]
+    assert units["monolith"][0]["version"] == "1"
