@@ -122,7 +122,7 @@ def invariant_lines(results: list[ExperimentResult]) -> list[str]:
             broken = {arch: v for arch, v in result.invariants.items() if v}
             lines.append(
                 f"{result.name}: all three hold in both architectures (no acknowledged order "
-                "lost, one order per idempotency key, stock = initial − sold)"
+                "lost, stock conserved, stock never negative)"
                 if not broken
                 else f"{result.name}: BROKEN — "
                 + "; ".join(f"{arch}: {', '.join(v)}" for arch, v in broken.items())
