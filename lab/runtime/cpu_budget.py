@@ -60,29 +60,23 @@ class CpuBudget:
         shop = hashlib.sha1(str(state_root).encode()).hexdigest()[:10]
         v1 = cgroup_root / "cpu"
         if (v1 / "cpu.cfs_quota_us").exists():
-            return cls._make(v1 / "twinshop" / shop, version=1)
+            return cls._allowed(v1 / "twinshop" / shop, version=1)
         if "cpu" in _read(cgroup_root / "cgroup.controllers").split():
-            top = cgroup_root / "twinshop"
-            with contextlib.suppress(OSError):
-                top.mkdir(exist_ok=True)
-                _enable_cpu(cgroup_root)
-                _enable_cpu(top)
-            made = cls._make(top / shop, version=2)
-            if made.base is not None:
-                with contextlib.suppress(OSError):
-                    _enable_cpu(made.base)
-            return made
+            return cls._allowed(cgroup_root / "twinshop" / shop, version=2)
         return cls(None, reason="no cgroup CPU controller here (not Linux, or not mounted)")
 
     @classmethod
-    def _make(cls, base: Path, *, version: int) -> CpuBudget:
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
+    def _allowed(cls, base: Path, *, version: int) -> CpuBudget:
+        """``base`` if this process may create it (nothing is made until an instance needs
+        it: ``status`` alone leaves no trace)."""
+        existing = base
+        while not existing.exists():
+            existing = existing.parent
+        if not os.access(existing, os.W_OK):
             return cls(
                 None,
-                reason=f"no permission to make a cgroup under {base.parent} ({exc.strerror}); "
-                "run as root or use the docker runtime",
+                reason=f"no permission to make a cgroup under {existing}; run as root or use "
+                "the docker runtime",
             )
         return cls(base, version=version)
 
@@ -98,6 +92,11 @@ class CpuBudget:
         group = self.base / name
         quota = max(1000, round(cpus * PERIOD_US))
         try:
+            if self.version == 2:  # the cpu controller must be enabled on the way down
+                top = self.base.parent
+                for parent in (top.parent, top, self.base):
+                    parent.mkdir(exist_ok=True)
+                    _enable_cpu(parent)
             group.mkdir(parents=True, exist_ok=True)
             if self.version == 1:
                 (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))

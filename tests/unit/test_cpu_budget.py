@@ -63,7 +63,7 @@ def test_limits_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_prune_removes_empty_groups(tmp_path: Path) -> None:
     budget = CpuBudget.detect(tmp_path / "home", cgroup_root=fake_v1(tmp_path / "cg"))
-    assert budget.base is not None
-    (budget.base / "micro-orders-1").mkdir()
+    assert budget.base is not None and not budget.base.exists()  # detecting makes nothing
+    (budget.base / "micro-orders-1").mkdir(parents=True)
     budget.prune()
     assert not budget.base.exists()
