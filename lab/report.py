@@ -92,12 +92,12 @@ CAPTIONS = {
     "resilience": "Look at the top row: after the crash and the kill, micro's browse line stays "
     "at 100 % while mono's drops with checkout — the same bug takes the whole monolith down. "
     "Grey bands: seconds in which no request got an answer at all.",
-    "redeploy": "Look at the dip after the dashed line: with one replica a redeploy is an outage "
-    "in both (for browse too in the monolith); with two, rolling, neither dips.",
-    "redeploy-1": "One replica each: where does success drop after the redeploy, and for which "
-    "route group? Grey bands: seconds in which no request got an answer at all.",
+    "redeploy-1": "One replica each: after the dashed line micro's checkout dips while its "
+    "browse line stays at 100 %; mono's browse and checkout dip together — redeploying the "
+    "monolith is an outage for every route. Grey bands: seconds in which no request got an "
+    "answer at all.",
     "redeploy-2": "Two replicas each, rolling: both lines should stay at 100 % through the "
-    "redeploy.",
+    "redeploy, in both architectures — no failed request.",
     "communication": "Left column (micro): while catalog is slow, checkouts fail after their "
     "2 s budget and p95 climbs to it; while catalog is dead they fail fast. Right column "
     "(mono): the same load, untouched. Grey bands: seconds in which no request got an "
