@@ -192,7 +192,9 @@ def write_report(lab: Lab, results: list[ExperimentResult]) -> tuple[Path, Path]
     def esc(text: object) -> str:
         return html.escape(str(text))
 
-    body = [f"<h1>twinshop — measured comparison</h1><p>{esc(about)}</p><table>",
+    columns = "".join(f'<col class="{c}">' for c in (
+        "aspect", "claim", "claim", "did", "figures", "figures", "verdict"))  # fmt: skip
+    body = [f"<h1>twinshop — measured comparison</h1><p>{esc(about)}</p><table>{columns}",
             "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr>"]  # fmt: skip
     for cells in table:
         body.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
@@ -205,8 +207,11 @@ def write_report(lab: Lab, results: list[ExperimentResult]) -> tuple[Path, Path]
     body.append("</ul>")
     style = (
         "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:6px;"
-        "vertical-align:top;font-size:14px}th{background:#eee}img{max-width:100%}"
+        "table{border-collapse:collapse;width:100%;table-layout:fixed}"
+        "td,th{border:1px solid #ccc;padding:6px;vertical-align:top;font-size:14px;"
+        "overflow-wrap:anywhere}th{background:#eee}img{max-width:100%}"
+        "col.aspect{width:8%}col.claim{width:9%}col.did{width:16%}col.figures{width:19%}"
+        "col.verdict{width:20%}"
         "figure{margin:1.5em 0}figcaption{font-style:italic;color:#333;max-width:60em}"
     )
     html_path = lab.results / "report.html"
