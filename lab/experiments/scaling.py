@@ -2,9 +2,10 @@
 scaled 1→3 (mono), the same CPU budget per replica in both runtimes (docker: compose's
 ``cpus``; process: a cgroup quota, ``lab.runtime.cpu_budget``).
 
-Each step is measured several times, micro and mono alternating, so that a machine that
-drifts (another program, a warm cache) touches both alike; the spread of the runs is shown,
-and the verdict is "no clear difference" whenever the two gains' ranges overlap."""
+Each step is measured in several rounds, every round over every step and both architectures
+in alternating order, so that a machine that drifts (another program, a warm cache) touches
+every step and both architectures alike; the spread of the runs is shown, and the verdict is
+"no clear difference" whenever the two gains' ranges overlap."""
 
 from __future__ import annotations
 
@@ -145,13 +146,16 @@ def run(lab: Lab) -> ExperimentResult:
     data: dict[str, Any] = {arch: {"steps": []} for arch in ARCHES}
     data["cpu_limit"] = {"applied": limited, "how": how}
     record: dict[str, list[str]] = {}
+    runs: dict[tuple[str, int], list[Any]] = {(a, n): [] for a in ARCHES for n in counts}
+    seen: dict[tuple[str, int], dict[str, Any]] = {}
     with invariants_checked(lab, record):
-        for n in counts:
-            for arch in ARCHES:
-                lab.runtime.scale(HOSTING_CATALOG[arch], n)
-            runs: dict[str, list[Any]] = {arch: [] for arch in ARCHES}
-            for _ in range(repeats):
-                for arch in ARCHES:  # alternating: drift touches both alike
+        for round_ in range(repeats):
+            # Rounds, each over every step and both architectures, in alternating order: a
+            # machine that gets busier or quieter meanwhile touches every step and both alike.
+            for n in counts if round_ % 2 == 0 else tuple(reversed(counts)):
+                for arch in ARCHES:
+                    lab.runtime.scale(HOSTING_CATALOG[arch], n)
+                for arch in ARCHES if round_ % 2 == 0 else tuple(reversed(ARCHES)):
                     result = run_load(
                         targets={arch: lab.entries[arch]},
                         scenario="browse",
@@ -160,31 +164,37 @@ def run(lab: Lab) -> ExperimentResult:
                         warmup_seconds=warmup,
                         think_time=(0.0, 0.0),
                     )[arch]
-                    runs[arch].append(result.totals["browse"])
-            status = lab.runtime.status()
-            for arch in ARCHES:
-                unit = HOSTING_CATALOG[arch]
-                rps = sorted(t.rps for t in runs[arch])
-                median = statistics.median(rps)
-                total = architecture_memory_mb(lab.runtime, arch)
-                cpus = architecture_cpus(status, arch)
-                data[arch]["steps"].append(
-                    {
-                        "replicas": n,
-                        "rps": round(median, 1),
-                        "rps_runs": [round(r, 1) for r in rps],
-                        "p95_ms": round(statistics.median(t.p95_ms or 0.0 for t in runs[arch]), 1),
-                        "failures": sum(t.failures for t in runs[arch]),
-                        "memory_mb": memory_mb(lab.runtime, unit),
-                        "total_memory_mb": round(total, 1),
-                        "cpus": cpus,
-                        "rps_per_cpu": round(median / cpus, 1) if cpus else None,
-                        "rps_per_gb": round(median / (total / 1024), 1) if total else None,
-                        "instances_seen": spread(lab.entries[arch], "/products/1"),
-                    }
-                )
+                    runs[(arch, n)].append(result.totals["browse"])
+                if round_ == repeats - 1 or (ARCHES[0], n) not in seen:
+                    status = lab.runtime.status()
+                    for arch in ARCHES:
+                        seen[(arch, n)] = {
+                            "memory_mb": memory_mb(lab.runtime, HOSTING_CATALOG[arch]),
+                            "total_memory_mb": architecture_memory_mb(lab.runtime, arch),
+                            "cpus": architecture_cpus(status, arch),
+                            "instances_seen": spread(lab.entries[arch], "/products/1"),
+                        }
         for arch in ARCHES:
             lab.runtime.scale(HOSTING_CATALOG[arch], 1)
+    for arch in ARCHES:
+        for n in counts:
+            totals = runs[(arch, n)]
+            rps = sorted(t.rps for t in totals)
+            median = statistics.median(rps)
+            step = seen[(arch, n)]
+            cpus, total = step["cpus"], step["total_memory_mb"]
+            data[arch]["steps"].append(
+                {
+                    "replicas": n,
+                    "rps": round(median, 1),
+                    "rps_runs": [round(r, 1) for r in rps],
+                    "p95_ms": round(statistics.median(t.p95_ms or 0.0 for t in totals), 1),
+                    "failures": sum(t.failures for t in totals),
+                    **step,
+                    "rps_per_cpu": round(median / cpus, 1) if cpus else None,
+                    "rps_per_gb": round(median / (total / 1024), 1) if total else None,
+                }
+            )
     charts = [chart(lab.results / "scaling.png", data, counts)]
     return ExperimentResult(
         "scaling",
@@ -245,8 +255,8 @@ def rows(data: dict[str, Any], *, users: int, repeats: int, counts: tuple[int, .
     return [
         Row(
             "Scalability",
-            f"browse load ({users} users, no think time), {repeats} runs per step, micro and "
-            f"mono alternating; scale catalog (micro) or the whole monolith (mono) "
+            f"browse load ({users} users, no think time), {repeats} rounds over every step, "
+            f"micro and mono alternating; scale catalog (micro) or the whole monolith (mono) "
             f"{' → '.join(str(n) for n in counts)}, each replica with the same CPU budget "
             f"({cpu['how'] if cpu['applied'] else 'none: ' + cpu['how']})",
             figures("micro"),

@@ -42,7 +42,7 @@ def test_overlapping_ranges_give_no_clear_difference() -> None:
 def test_the_row_says_no_clear_difference_when_the_spread_overlaps() -> None:
     row = rows(data([180, 250, 300], [200, 240, 260]), users=8, repeats=3, counts=(1, 3))[0]
     assert row.verdict.startswith("no clear difference")
-    assert "3 runs per step" in row.did
+    assert "3 rounds over every step" in row.did
 
 
 def test_the_row_names_a_winner_only_when_the_ranges_are_apart() -> None:
