@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -22,6 +22,7 @@ from lab.runtimes import make_runtime as _runtime
 from lab.topology import arches_for
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: no boxes to break at 80 columns
     help="twinshop: one shop built twice (monolith and microservices), run side by side.",
     no_args_is_help=True,
     add_completion=False,
@@ -62,10 +63,10 @@ def up(
         if isinstance(rt, ProcessRuntime)
         else f"logs: docker compose -p {rt.project} logs"
     )
-    console.print(
-        f"Try: curl {next(iter(entries.values()))}/products?limit=3   · {where}   "
-        f"· stop with: twinshop down --runtime {rt.name}"
-    )
+    # Quoted: zsh (macOS's shell) refuses an unquoted URL with a "?".
+    console.print(f"Try: curl '{next(iter(entries.values()))}/products?limit=3'", soft_wrap=True)
+    console.print(where, soft_wrap=True)
+    console.print(f"Stop with: twinshop down --runtime {rt.name}", soft_wrap=True)
 
 
 @app.command()
@@ -85,6 +86,35 @@ def down(
 
 @app.command()
 @friendly
+def reset(
+    runtime: RuntimeOpt = "process",
+    home: HomeOpt = None,
+) -> None:
+    """Stop everything and forget its data and versions: the next `twinshop up` starts
+    every unit at version 1 with fresh databases (the admin token is kept)."""
+    rt = _runtime(runtime, home)
+    if isinstance(rt, DockerRuntime):
+        stopped = rt.down(volumes=True)
+        where = f"compose project {rt.project} (containers and database volumes)"
+    else:
+        stopped = rt.down()
+        forget_process_state(rt)
+        where = f"{rt.state.root} (databases, logs, versions)"
+    console.print(f"stopped {stopped} units; forgot {where}", soft_wrap=True)
+    console.print(f"start again at version 1 with: twinshop up --runtime {rt.name}")
+
+
+def forget_process_state(rt: ProcessRuntime) -> None:
+    """Delete what a process-runtime shop remembers, but not the admin token."""
+    import shutil
+
+    for folder in (rt.state.data, rt.state.logs, rt.state.upstreams):
+        shutil.rmtree(folder, ignore_errors=True)
+    rt.state.state_file.unlink(missing_ok=True)
+
+
+@app.command()
+@friendly
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     runtime: RuntimeOpt = "process",
@@ -97,20 +127,53 @@ def status(
         print(json.dumps(report, indent=2))
         return
     if not report["architectures"]:
-        console.print("nothing is running (start it with: twinshop up)")
+        console.print(nothing_running(rt), soft_wrap=True)
         return
-    table = Table(title=f"twinshop ({report['runtime']} runtime)")
-    for column in ("architecture", "entry", "unit", "instance", "url", "health", "version"):
-        table.add_column(column)
+    console.print(status_table(report, where=_where(rt)))
+
+
+def _where(rt: ProcessRuntime | DockerRuntime) -> str:
+    if isinstance(rt, ProcessRuntime):
+        return f"state in {rt.state.root}"
+    return f"compose project {rt.project}"
+
+
+def nothing_running(rt: ProcessRuntime | DockerRuntime) -> str:
+    """What to say when no architecture runs: where we looked, and how to start it."""
+    if isinstance(rt, ProcessRuntime):
+        return (
+            f"nothing is running (looked in {rt.state.root}; another state folder? pass "
+            "--home DIR or set TWINSHOP_HOME); start it with: twinshop up"
+        )
+    return (
+        f"nothing is running in compose project {rt.project}; "
+        "start it with: twinshop up --runtime docker"
+    )
+
+
+def status_table(report: dict[str, Any], *, where: str) -> Table:
+    """One line per instance, narrow enough for an 80-column terminal: the entry of each
+    architecture heads its group instead of being repeated on every line."""
+    table = Table(
+        title=f"twinshop ({report['runtime']} runtime, {where})",
+        box=None,
+        show_edge=False,
+        pad_edge=False,
+        title_justify="left",
+    )
+    for column in ("unit", "instance", "url", "health", "version", "cpus"):
+        table.add_column(column, no_wrap=column == "url")
     for arch, body in report["architectures"].items():
+        table.add_row(f"[bold]{arch}[/]", "", body["entry"], "", "", "", end_section=False)
         for unit, instances in body["units"].items():
             for inst in instances:
                 health = "[green]healthy[/]" if inst["healthy"] else "[red]down[/]"
+                cpus = inst.get("cpus")
                 table.add_row(
-                    arch, body["entry"], unit, inst["instance"] or "-", inst["url"], health,
-                    inst["version"] or "-",
+                    f"  {unit}", inst["instance"] or "-", inst["url"], health,
+                    inst["version"] or "-", f"{cpus:g}" if cpus else "no limit",
                 )  # fmt: skip
-    console.print(table)
+    return table
 
 
 @app.command()

@@ -35,10 +35,10 @@ def running_entries(arches: tuple[Arch, ...], runtime: str, home: str | None) ->
         state = StateDir.from_env(home)
         status, where = ProcessRuntime(state).status(), f"state in {state.root}"
     elif runtime == "docker":
-        from lab.compose import DEFAULT_PROJECT
+        from lab.compose import project_name
         from lab.runtime.docker import DockerRuntime
 
-        project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
+        project = project_name()
         ports: dict[Arch, int] = {
             "micro": int(os.environ.get("TWINSHOP_GATEWAY_PORT", 8080)),
             "mono": int(os.environ.get("TWINSHOP_LB_PORT", 8081)),
@@ -110,7 +110,7 @@ def load_command(
     ] = "process",
     home: Annotated[
         str | None,
-        typer.Option("--home", help="state directory (env TWINSHOP_HOME, default ./.twinshop)"),
+        typer.Option("--home", help="state folder [env TWINSHOP_HOME, else one per user]"),
     ] = None,
 ) -> None:
     """Run the shoppers of loadtests/locustfile.py against a running architecture and

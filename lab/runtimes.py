@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lab.compose import DEFAULT_PROJECT
+from lab.compose import project_name
 from lab.errors import LabError
 from lab.runtime.docker import DockerRuntime
 from lab.runtime.process import ProcessRuntime
@@ -16,11 +16,20 @@ from lab.state import StateDir
 from lab.topology import Arch
 
 RuntimeOpt = Annotated[
-    str, typer.Option("--runtime", help="process (local processes) or docker (compose stack)")
+    str,
+    typer.Option(
+        "--runtime",
+        metavar="process|docker",
+        help="process (local processes) or docker (compose stack)",
+    ),
 ]
 HomeOpt = Annotated[
     str | None,
-    typer.Option("--home", help="state directory [env TWINSHOP_HOME, default ./.twinshop]"),
+    typer.Option(
+        "--home",
+        metavar="DIR",
+        help="state folder [env TWINSHOP_HOME, else ~/.local/state/twinshop]",
+    ),
 ]
 
 
@@ -41,7 +50,7 @@ def make_runtime(
     if runtime == "process":
         return ProcessRuntime(StateDir.from_env(home), host=host, edge_ports=ports, supervise=True)
     if runtime == "docker":
-        project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
+        project = project_name()
         return DockerRuntime(
             project=project,
             host=host,

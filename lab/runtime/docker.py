@@ -167,6 +167,7 @@ class DockerRuntime:
             container.remove()
             time.sleep(DNS_SETTLE_SECONDS)
         self.wait_healthy([unit], timeout=timeout)
+        self.wait_edges_see(unit, replicas=replicas)  # return once the edge routes to them
         return len(running), replicas
 
     def redeploy(
@@ -220,7 +221,9 @@ class DockerRuntime:
             "seconds": round(time.monotonic() - started, 2),
         }
 
-    def wait_edges_see(self, unit: str, *, timeout: float = 15.0) -> None:
+    def wait_edges_see(
+        self, unit: str, *, replicas: int | None = None, timeout: float = 15.0
+    ) -> None:
         """Return once every edge in front of ``unit`` has a usable replica of it: the edge
         re-resolves names every second, and after an outage its breaker may still be open
         for a moment. Docker's "healthy" alone does not mean the entry answers yet.
@@ -239,7 +242,9 @@ class DockerRuntime:
             if not isinstance(body, dict):
                 return
             seen = (body.get("upstreams") or {}).get(unit) or {}
-            if seen.get("healthy", 0) >= 1 and seen.get("breaker") != "open":
+            wanted = replicas or 1
+            counted = seen.get("replicas") == replicas if replicas else True
+            if counted and seen.get("healthy", 0) >= wanted and seen.get("breaker") != "open":
                 return
             time.sleep(0.2)
 
@@ -369,6 +374,7 @@ class DockerRuntime:
             "url": url,
             "healthy": _health(container) == "healthy",
             "version": env.get("TWINSHOP_VERSION"),
+            "cpus": (container.attrs["HostConfig"].get("NanoCpus") or 0) / 1e9 or None,
         }
 
 

@@ -38,6 +38,7 @@ import httpx
 from lab import health
 from lab.errors import LabError
 from lab.runtime import processes, restarts
+from lab.runtime.cpu_budget import CpuBudget, cpus_for
 from lab.state import StateDir
 from lab.topology import EDGE_OF, UNITS, Arch, Unit, unit_named
 
@@ -79,6 +80,14 @@ class ProcessRuntime:
     drain_seconds: float = DRAIN_SECONDS
     _spawned: list[int] = field(default_factory=list, repr=False)
     """Every process this object started, so that ``down`` leaves none behind."""
+    _cpu: CpuBudget | None = field(default=None, repr=False)
+
+    @property
+    def cpu_budget(self) -> CpuBudget:
+        """Where each instance's CPU quota lives (``lab.runtime.cpu_budget``), or why none."""
+        if self._cpu is None:
+            self._cpu = CpuBudget.detect(self.state.root)
+        return self._cpu
 
     # -- the CLI's verbs -------------------------------------------------------------
 
@@ -144,6 +153,7 @@ class ProcessRuntime:
         # Anything this object started that the state no longer names (replaced instances).
         processes.stop([pid for pid in self._spawned if processes.alive(pid)], grace=2)
         self._spawned.clear()
+        self.cpu_budget.prune()
         return len(pids)
 
     def status(self) -> dict[str, Any]:
@@ -271,7 +281,33 @@ class ProcessRuntime:
             time.sleep(self.drain_seconds)
             processes.stop([r["pid"] for r in removed], grace=GRACE_SECONDS)
             self._discard(arch, unit_name, removed, grace=0)
+        self.wait_edge_routes(arch, unit_name, replicas)
         return before, replicas
+
+    def wait_edge_routes(
+        self, arch: str, unit_name: str, replicas: int, *, timeout: float = 15.0
+    ) -> bool:
+        """Wait until the edge in front of a unit routes to exactly ``replicas`` healthy
+        instances of it (it re-reads the discovery file every second); False on timeout or
+        when the edge does not route to this unit or does not answer."""
+        arch_units = UNITS.get(arch, ())  # type: ignore[call-overload]
+        if not any(u.edge and unit_name in u.routes.values() for u in arch_units):
+            return False
+        entry = self._load()["architectures"].get(arch, {}).get("entry")
+        if not entry:
+            return False
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    body = client.get(entry + "/health").json()
+                except (httpx.HTTPError, ValueError):
+                    return False
+                seen = (body.get("upstreams") or {}).get(unit_name) or {}
+                if seen.get("replicas") == replicas and seen.get("healthy") == replicas:
+                    return True
+                time.sleep(0.1)
+        return False
 
     def redeploy(
         self, unit_name: str, version: str | None = None, *, timeout: float = 30.0
@@ -383,6 +419,10 @@ class ProcessRuntime:
                 if processes.alive(record["pid"]):
                     if port in backoff and now - backoff[port][2] > 10:
                         del backoff[port]  # it stayed up: forget its history
+                    if record.get("cpu_pid") != record["pid"] and restarts.reached_startup(
+                        Path(record["log"]), int(record.get("log_offset", 0))
+                    ):
+                        self._limit(record)
                     continue
                 count, not_before, _ = backoff.get(port, (0, 0.0, 0.0))
                 started = restarts.reached_startup(
@@ -476,6 +516,8 @@ class ProcessRuntime:
                 except LabError:
                     continue
                 record.pop("pending", None)
+                if started.get("cpu_pid") == record["pid"]:
+                    record["cpu_pid"] = record["pid"]
                 if publish:
                     record["published"] = True
                 units.add((started["arch"], started["unit"]))
@@ -488,6 +530,7 @@ class ProcessRuntime:
         """Stop these instances (when still running) and forget them; re-publish the unit."""
         if grace:
             processes.stop([r["pid"] for r in records], grace=grace)
+        self.cpu_budget.prune()
         ports = {r["port"] for r in records}
         with self._transaction() as state:
             units = state["architectures"].get(arch, {}).get("units", {})
@@ -568,6 +611,7 @@ class ProcessRuntime:
                     try:
                         if client.get(record["url"] + "/health").status_code == 200:
                             waiting.remove(record)
+                            self._limit(record)
                     except httpx.HTTPError:
                         pass
                 if waiting and time.monotonic() > deadline:
@@ -599,6 +643,7 @@ class ProcessRuntime:
         pid = processes.spawn(cmd, env=env, log=log)
         self._spawned.append(pid)
         return {
+            "cpus": cpus_for(edge=unit.edge, environ=env),
             "arch": unit.arch,
             "unit": unit.name,
             "pid": pid,
@@ -646,7 +691,14 @@ class ProcessRuntime:
     def _probe(self, record: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"instance": None, "url": record["url"]}
         out.update(health.probe(record["url"]))
+        out["cpus"] = self.cpu_budget.applied(record["pid"], _group(record))
         return out
+
+    def _limit(self, record: dict[str, Any]) -> None:
+        """Move a started instance into its own CPU group (its compose budget)."""
+        cpus = float(record.get("cpus") or cpus_for(edge=unit_named(record["unit"]).edge))
+        if self.cpu_budget.limit(record["pid"], _group(record), cpus):
+            record["cpu_pid"] = record["pid"]
 
     def _running(self, state: dict[str, Any], arch: str) -> bool:
         body = state["architectures"].get(arch)
@@ -670,3 +722,8 @@ class ProcessRuntime:
 
     def _save(self, state: dict[str, Any]) -> None:
         self.state.save(state)
+
+
+def _group(record: dict[str, Any]) -> str:
+    """An instance's CPU group: one per arch, unit and port (the port names an instance)."""
+    return f"{record['arch']}-{record['unit']}-{record['port']}"
