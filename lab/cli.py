@@ -17,6 +17,7 @@ from lab.images import images_app
 from lab.load_cli import load_command
 from lab.runtime.docker import DockerRuntime
 from lab.runtime.process import ProcessRuntime
+from lab.runtime.swarm import SwarmRuntime
 from lab.runtimes import HomeOpt, RuntimeOpt
 from lab.runtimes import make_runtime as _runtime
 from lab.topology import arches_for
@@ -53,15 +54,16 @@ def up(
     names = {"micro": "microservices (gateway)", "mono": "monolith (lb)"}
     for name, entry in entries.items():
         table.add_row(names[name], entry)
-    if isinstance(rt, DockerRuntime) and len(entries) == 2:
+    if isinstance(rt, DockerRuntime | SwarmRuntime) and len(entries) == 2:
         table.add_row("live dashboard", rt.dashboard)
         table.add_row("locust", f"http://{rt.host}:{rt.locust_port}")
     console.print(table)
-    where = (
-        f"state and logs in {rt.state.root}"
-        if isinstance(rt, ProcessRuntime)
-        else f"logs: docker compose -p {rt.project} logs"
-    )
+    if isinstance(rt, ProcessRuntime):
+        where = f"state and logs in {rt.state.root}"
+    elif isinstance(rt, SwarmRuntime):
+        where = f"logs: docker service logs {rt.stack}_UNIT"
+    else:
+        where = f"logs: docker compose -p {getattr(rt, 'project', '')} logs"
     console.print(
         f"Try: curl {next(iter(entries.values()))}/products?limit=3   · {where}   "
         f"· stop with: twinshop down --runtime {rt.name}"
@@ -74,12 +76,13 @@ def down(
     runtime: RuntimeOpt = "process",
     home: HomeOpt = None,
     volumes: Annotated[
-        bool, typer.Option("--volumes", help="docker: also delete the databases' volumes")
+        bool,
+        typer.Option("--volumes", help="docker, swarm: also delete the databases' volumes"),
     ] = False,
 ) -> None:
     """Stop every unit (gracefully); leaves no process behind."""
     rt = _runtime(runtime, home)
-    stopped = rt.down(volumes=volumes) if isinstance(rt, DockerRuntime) else rt.down()
+    stopped = rt.down(volumes=volumes)
     console.print(f"stopped {stopped} units" if stopped else "nothing was running")
 
 
@@ -141,8 +144,7 @@ def start(
 @friendly
 def token(runtime: RuntimeOpt = "process", home: HomeOpt = None) -> None:
     """Print the admin token (for the admin routes: Authorization: Bearer <token>)."""
-    rt = _runtime(runtime, home)
-    print(rt.admin_token() if isinstance(rt, DockerRuntime) else rt.state.admin_token())
+    print(_runtime(runtime, home).admin_token())
 
 
 app.command()(ops_cli.scale)

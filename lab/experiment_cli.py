@@ -10,7 +10,7 @@ import typer
 from lab.console import console, friendly
 from lab.experiments.common import Lab
 
-RuntimeOpt = Annotated[str, typer.Option("--runtime", help="process or docker")]
+RuntimeOpt = Annotated[str, typer.Option("--runtime", help="process, docker or swarm")]
 HomeOpt = Annotated[str | None, typer.Option("--home", help="state directory (process runtime)")]
 QuickOpt = Annotated[bool, typer.Option("--quick", help="short runs (CI): direction, not size")]
 ResultsOpt = Annotated[Path, typer.Option("--results", help="where runs are written")]

@@ -15,26 +15,6 @@ from lab.experiments.common import ARCHES, HOSTING_CATALOG, Lab, invariants_chec
 from lab.experiments.model import ExperimentResult, Row
 
 
-def memory_mb(runtime: Any, unit: str) -> float:
-    """Resident memory of every instance of ``unit``, summed."""
-    total = 0.0
-    if runtime.name == "process":
-        for record in runtime.instances(unit):
-            try:
-                status = Path(f"/proc/{record['pid']}/status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        return round(total, 1)
-    for container in runtime._containers():
-        if container.labels.get("com.docker.compose.service") == unit:
-            stats = container.stats(stream=False)
-            total += stats.get("memory_stats", {}).get("usage", 0) / 2**20
-    return round(total, 1)
-
-
 def spread(entry: str, path: str, tries: int = 60) -> int:
     """How many distinct instances answered ``tries`` requests."""
     with httpx.Client(base_url=entry, timeout=5) as client:
@@ -93,7 +73,7 @@ def run(lab: Lab) -> ExperimentResult:
                     )[arch]
                     runs.append(result.totals["browse"])
                 rps = sorted(t.rps for t in runs)
-                memory = memory_mb(lab.runtime, unit)
+                memory = lab.runtime.memory_mb(unit)
                 median = statistics.median(rps)
                 data[arch]["steps"].append(
                     {
