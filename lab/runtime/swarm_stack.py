@@ -19,7 +19,8 @@ needs instead of compose's own options.
 - databases stay on a manager node (their volumes are local to a node), the rest spreads
   over nodes.
 
-Options swarm has no equivalent for (``depends_on``, ``security_opt``, ``pids_limit``) are
+Healthchecks are patient (``PATIENT_HEALTH``): swarm replaces an unhealthy task, compose
+does not. Options swarm has no equivalent for (``depends_on``, ``security_opt``, ``pids_limit``) are
 left out; the units wait for their database by retrying and being restarted.
 """
 
@@ -45,6 +46,11 @@ UPDATE = {
 }
 ROLLBACK = {"parallelism": 1, "order": "start-first"}
 RESTART = {"no": "none", "on-failure": "on-failure"}
+PATIENT_HEALTH = {"interval": "5s", "timeout": "10s", "retries": 6, "start_period": "60s"}
+"""Compose only reports an unhealthy container; swarm replaces it. On a busy machine (a
+laptop running both architectures and a load test) a probe can take seconds, so swarm's
+healthcheck is patient: a task is replaced after about a minute of failing probes, not
+after the image's 9 s. The probe itself is the image's (or compose's) own."""
 
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z0-9_]+)(?:(:?[-?])([^}]*))?\}")
 
@@ -135,6 +141,7 @@ def stack_file(
     for name in names:
         spec = services[name]
         service = {k: spec[k] for k in KEPT if k in spec}
+        service["healthcheck"] = {**(spec.get("healthcheck") or {}), **PATIENT_HEALTH}
         env = _env(spec)
         if env:
             service["environment"] = env

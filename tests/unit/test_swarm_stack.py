@@ -103,3 +103,15 @@ def test_units_roll_start_first_and_databases_stop_first_on_a_manager(
         else:
             assert deploy["update_config"]["order"] == "start-first"
             assert deploy["placement"] == {"preferences": [{"spread": "node.id"}]}
+
+
+def test_healthchecks_are_patient_because_swarm_replaces_unhealthy_tasks(
+    compose: dict[str, Any], stack: dict[str, Any]
+) -> None:
+    for name, service in stack["services"].items():
+        health = service["healthcheck"]
+        assert health["retries"] * 5 >= 30 and health["timeout"] == "10s", name
+        if "healthcheck" in compose["services"][name]:
+            assert health["test"] == compose["services"][name]["healthcheck"]["test"]
+        else:
+            assert "test" not in health  # the image's own probe
