@@ -350,7 +350,7 @@ class SwarmRuntime:
                 )
             time.sleep(0.5)
 
-    def wait_edges_see(self, unit: str, *, replicas: int = 1, timeout: float = 30.0) -> None:
+    def wait_edges_see(self, unit: str, *, replicas: int = 1, timeout: float = 60.0) -> None:
         """Until the edge in front of ``unit`` counts ``replicas`` healthy replicas of it
         (it re-resolves names every second) with its breaker closed. An edge that does not
         answer is not waited for (it may be down on purpose)."""

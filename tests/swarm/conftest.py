@@ -2,8 +2,9 @@
 Teardown removes it with its volumes and secrets and checks that the engine's swarm state is
 what it was before (``inactive`` stays ``inactive``: ``up`` made the swarm, ``down`` left it).
 
-Skips where no engine or no images are found, or where the engine is in a swarm it cannot
-manage, unless TWINSHOP_REQUIRE_SWARM=1: then that is a failure."""
+The suite turns this engine into a swarm for a few minutes, so it runs only when asked:
+TWINSHOP_REQUIRE_SWARM=1. Then no engine, no images or an engine in a swarm it cannot manage
+are failures, not skips."""
 
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ def _missing_images() -> list[str]:
 
 @pytest.fixture(scope="session")
 def swarm_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmRuntime]:
+    if not REQUIRE_SWARM:
+        pytest.skip(
+            "the swarm suite makes this engine a swarm for a few minutes: "
+            "run it with TWINSHOP_REQUIRE_SWARM=1"
+        )
     if not _engine_answers():
         unavailable("no Docker engine answers")
     if missing := _missing_images():

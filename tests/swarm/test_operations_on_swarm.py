@@ -117,8 +117,16 @@ def test_chaos_and_a_crash_through_docker_exec(
 def test_the_resilience_experiment_runs_on_swarm(
     swarm_runtime: SwarmRuntime, swarm_stack: Stack, tmp_path: Path
 ) -> None:
+    for entry in swarm_stack.entries.values():
+        eventually(
+            lambda entry=entry: httpx.get(entry + "/products", timeout=10).status_code == 200,
+            within=60,
+            what=f"{entry} serves products",
+            every=1,
+        )
     lab = Lab(swarm_runtime, tmp_path, quick=True, entries=swarm_stack.entries)
     result = resilience.run(lab)
+    print(f"\nresilience on swarm: {result.data}")
     crash = {arch: result.data[arch]["crash"] for arch in ("micro", "mono")}
     assert crash["micro"]["browse_success"] >= 0.99, crash
     assert crash["mono"]["browse_success"] < 0.5, crash
