@@ -103,6 +103,8 @@ class SwarmRuntime:
     advertise_addr: str = "127.0.0.1"
     publish: str = "host"
     """``host``: each edge's port on the node that runs it; ``ingress``: the routing mesh."""
+    edges_on_managers: bool = False
+    """Run what publishes a port on a manager (stable entry addresses with ``host``)."""
     name: str = "swarm"
 
     # -- the CLI's verbs -------------------------------------------------------------
@@ -117,7 +119,12 @@ class SwarmRuntime:
         new = [n for n in names if n not in self._services_by_name()]
         if new:
             stack, needed = stack_file(
-                self._compose(), new, stack=self.stack, root=project_root(), publish=self.publish
+                self._compose(),
+                new,
+                stack=self.stack,
+                root=project_root(),
+                publish=self.publish,
+                edges_on_managers=self.edges_on_managers,
             )
             _pin_local_images(stack)
             self._create_secrets(needed)

@@ -126,11 +126,18 @@ def _tmpfs(entry: str) -> dict[str, Any]:
 
 
 def stack_file(
-    compose: dict[str, Any], names: list[str], *, stack: str, root: Path, publish: str = "host"
+    compose: dict[str, Any],
+    names: list[str],
+    *,
+    stack: str,
+    root: Path,
+    publish: str = "host",
+    edges_on_managers: bool = False,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The stack file for the services ``names`` of an (interpolated) compose file, and the
     swarm secrets it needs: {name in the stack file: name in the swarm}. ``publish``:
-    ``host`` or ``ingress``."""
+    ``host`` or ``ingress``; ``edges_on_managers``: what publishes a port runs on a manager
+    (with ``host`` publishing, the entries then stay at the managers' addresses)."""
     services: dict[str, Any] = compose["services"]
     from_volume = secret_volumes(services)
     out: dict[str, Any] = {"version": "3.8", "services": {}}
@@ -195,7 +202,7 @@ def stack_file(
             "rollback_config": ROLLBACK | ({"order": "stop-first"} if stateful else {}),
             "placement": (
                 {"constraints": ["node.role == manager"]}
-                if stateful
+                if stateful or (edges_on_managers and spec.get("ports"))
                 else {"preferences": [{"spread": "node.id"}]}
             ),
         }
