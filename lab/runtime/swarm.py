@@ -156,21 +156,23 @@ class SwarmRuntime:
         """Remove the stack (tasks stop gracefully), wait until its containers and networks
         are gone; ``volumes``: also its volumes and secrets. Leaves the swarm if ``up``
         made it and nothing else runs in it."""
-        if swarm_state() != "active":
-            return 0
-        services = self._services_by_name()
-        running = sum(len(self._tasks(s)) for s in services.values())
-        if services:
-            docker("stack", "rm", self.stack)
-        self._wait_gone(timeout=120)
-        if volumes:
+        running = 0
+        if swarm_state() == "active":
+            services = self._services_by_name()
+            running = sum(len(self._tasks(s)) for s in services.values())
+            if services:
+                docker("stack", "rm", self.stack)
+            self._wait_gone(timeout=120)
+            if volumes:
+                labelled = {"label": f"twinshop.stack={self.stack}"}
+                for secret in _client().secrets.list(filters=labelled):
+                    secret.remove()
+            self._leave_if_ours()
+        if volumes:  # a swarm left earlier leaves its volumes on the node
             for volume in _client().volumes.list(filters={"label": f"{STACK_LABEL}={self.stack}"}):
                 volume.remove(force=True)
-            for secret in _client().secrets.list(filters={"label": f"twinshop.stack={self.stack}"}):
-                secret.remove()
             for path in self.stack_path.parent.glob("*"):
                 path.unlink()
-        self._leave_if_ours()
         return running
 
     def status(self) -> dict[str, Any]:
