@@ -60,7 +60,13 @@ class Processes:
         self.workdir = workdir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, cmd: Sequence[str], env: dict[str, str] | None = None) -> int:
+    def start(
+        self,
+        name: str,
+        cmd: Sequence[str],
+        env: dict[str, str] | None = None,
+        cwd: Path = REPO,
+    ) -> int:
         log = self.workdir / f"{name}.log"
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with log.open("ab") as out:
@@ -70,7 +76,7 @@ class Processes:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=full_env,
-                cwd=REPO,
+                cwd=cwd,
                 start_new_session=True,  # our Ctrl-C does not reach it; we stop it ourselves
             )
         self.procs[name] = proc

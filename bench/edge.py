@@ -5,6 +5,10 @@
     python bench/edge.py --client both         # the edge's httptools and aiohttp clients
     python bench/edge.py --upstream fake       # a trivial upstream: the proxies' own cost
     python bench/edge.py --json edge.json
+    python bench/edge.py --upstream fake --baseline ../main --plain-protocol
+                                               # also the edge of another checkout (before/
+                                               # after, same run) and this edge without its
+                                               # client limits (uvicorn's own protocol)
 
 Targets (reported, never asserted): edge throughput >= 50 % of nginx's, and the latency the
 edge adds over going direct at most twice what nginx adds (p50).
@@ -16,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     HOST,
+    REPO,
     Processes,
     free_port,
     group_cpu_seconds,
@@ -82,6 +88,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--connections", type=int, nargs="+", default=[1, 32], help="connection counts (1 32)"
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure everything this many times, interleaved; report the median of each (1)",
+    )
     p.add_argument("--list", action="store_true", help="also measure GET /products?limit=20")
     p.add_argument("--paths", nargs="+", help="paths to measure (overrides the defaults)")
     p.add_argument(
@@ -100,7 +112,22 @@ def parse_args() -> argparse.Namespace:
         "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator"
     )
     p.add_argument(
-        "--edge-args", default="", help="extra uvicorn options for the edge (e.g. '--http h11')"
+        "--edge-args",
+        default="",
+        help="extra options for the edge (python -m services.gateway --help; e.g. '--http h11')",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="TREE",
+        type=Path,
+        help="also measure the edge of another checkout of twinshop (e.g. a git worktree of "
+        "main), same upstream, same run: target edge-baseline",
+    )
+    p.add_argument(
+        "--plain-protocol",
+        action="store_true",
+        help="also measure this edge on uvicorn's own httptools protocol, without the client "
+        "limits: target edge-plain",
     )
     p.add_argument("--no-nginx", action="store_true", help="skip nginx")
     p.add_argument(
@@ -152,8 +179,27 @@ def start_nginx(
     return url
 
 
+def edge_cmd(tree: Path, port: int, extra: list[str]) -> list[str]:
+    """How ``tree``'s edge starts: its own entry point, or (older trees) plain uvicorn."""
+    if (tree / "services" / "gateway" / "server.py").exists():
+        return [
+            sys.executable, "-m", "services.gateway", "--host", HOST, "--port", str(port),
+            "--log-level", "warning", *extra,
+        ]  # fmt: skip
+    return uvicorn_cmd(
+        "services.gateway.app:app", port, "--loop", "uvloop", "--http", "httptools", *extra
+    )
+
+
 def start_edge(
-    procs: Processes, name: str, upstream: str, client: str, extra: list[str], *, access_logs: bool
+    procs: Processes,
+    name: str,
+    upstream: str,
+    client: str,
+    extra: list[str],
+    *,
+    access_logs: bool,
+    tree: Path = REPO,
 ) -> str:
     port = free_port()
     env = {
@@ -163,11 +209,9 @@ def start_edge(
         "TWINSHOP_ROUTES": json.dumps({"/products": "upstream"}),
         "TWINSHOP_UPSTREAMS": json.dumps({"upstream": f"list:{upstream}"}),
         "TWINSHOP_CLIENT": client,
+        "PYTHONPATH": str(tree),  # that tree's code, not the installed one
     }
-    cmd = uvicorn_cmd(
-        "services.gateway.app:app", port, "--loop", "uvloop", "--http", "httptools", *extra
-    )
-    procs.start(name, cmd, env)
+    procs.start(name, edge_cmd(tree, port, extra), env, cwd=tree)
     url = f"http://{HOST}:{port}"
     wait_http(url + "/health", timeout=30, alive=lambda: procs.alive(name))
     return url
@@ -214,44 +258,74 @@ def measure(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict[s
             ),
             name,
         )
+    variants: dict[str, tuple[list[str], Path]] = {}
+    if args.baseline:
+        variants["edge-baseline"] = (args.edge_args.split(), args.baseline.resolve())
+    if args.plain_protocol:
+        variants["edge-plain"] = ([*args.edge_args.split(), "--http", "httptools"], REPO)
+    for name, (extra, tree) in variants.items():
+        url = start_edge(
+            procs, name, upstream, clients[0], extra, access_logs=args.access_logs, tree=tree
+        )
+        targets[name] = (url, name)
 
     paths = args.paths or (["/products/1"] + (["/products?limit=20"] if args.list else []))
     rows: list[dict[str, Any]] = []
-    for path in paths:
-        for conns in args.connections:
-            for target, (base, proc_name) in targets.items():
-                url = base + path
-                if args.warmup > 0:
-                    run_load(generator, url, connections=conns, duration=args.warmup,
-                             workdir=workdir)  # fmt: skip
-                up_cpu0 = group_cpu_seconds(procs.pid("upstream"))
-                px_cpu0 = group_cpu_seconds(procs.pid(proc_name)) if target != "direct" else 0
-                result = run_load(
-                    generator, url, connections=conns, duration=args.duration, workdir=workdir
-                )
-                up_cpu = group_cpu_seconds(procs.pid("upstream")) - up_cpu0
-                px_cpu = (
-                    group_cpu_seconds(procs.pid(proc_name)) - px_cpu0
-                    if target != "direct"
-                    else None
-                )
-                n = max(1, result.requests)
-                row = {
-                    "path": path,
-                    "connections": conns,
-                    "target": target,
-                    **result.as_dict(),
-                    "upstream_cpu_us_per_req": up_cpu / n * 1e6,
-                    "proxy_cpu_us_per_req": None if px_cpu is None else px_cpu / n * 1e6,
-                }
-                rows.append(row)
-                print(
-                    f"  {path:<22} c={conns:<3} {target:<13} {result.rps:9.0f} rps  "
-                    f"p50 {result.p50_ms:7.3f} ms  p99 {result.p99_ms:7.3f} ms"
-                    + (f"  ({result.bad_status} bad)" if result.bad_status else "")
-                )
+    measurements = [
+        (r, path, conns) for r in range(args.rounds) for path in paths for conns in args.connections
+    ]
+    for r, path, conns in measurements:
+        order = list(targets.items())
+        order = order[r % len(order) :] + order[: r % len(order)]  # no target always first
+        for target, (base, proc_name) in order:
+            url = base + path
+            if args.warmup > 0:
+                run_load(generator, url, connections=conns, duration=args.warmup,
+                         workdir=workdir)  # fmt: skip
+            up_cpu0 = group_cpu_seconds(procs.pid("upstream"))
+            px_cpu0 = group_cpu_seconds(procs.pid(proc_name)) if target != "direct" else 0
+            result = run_load(
+                generator, url, connections=conns, duration=args.duration, workdir=workdir
+            )
+            up_cpu = group_cpu_seconds(procs.pid("upstream")) - up_cpu0
+            px_cpu = (
+                group_cpu_seconds(procs.pid(proc_name)) - px_cpu0 if target != "direct" else None
+            )
+            n = max(1, result.requests)
+            row = {
+                "round": r,
+                "path": path,
+                "connections": conns,
+                "target": target,
+                **result.as_dict(),
+                "upstream_cpu_us_per_req": up_cpu / n * 1e6,
+                "proxy_cpu_us_per_req": None if px_cpu is None else px_cpu / n * 1e6,
+            }
+            rows.append(row)
+            print(
+                f"  {path:<22} c={conns:<3} {target:<13} {result.rps:9.0f} rps  "
+                f"p50 {result.p50_ms:7.3f} ms  p99 {result.p99_ms:7.3f} ms"
+                + (f"  ({result.bad_status} bad)" if result.bad_status else "")
+            )
     return {"generator": generator, "upstream": args.upstream, "targets": list(targets),
-            "rows": rows}  # fmt: skip
+            "rounds": rows, "rows": medians(rows)}  # fmt: skip
+
+
+def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (path, connections, target): the median of each figure over the rounds."""
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["path"], row["connections"], row["target"]), []).append(row)
+    merged = []
+    for group in groups.values():
+        row = dict(group[0])
+        for key, value in row.items():
+            if isinstance(value, int | float) and key not in ("connections", "round"):
+                values = [r[key] for r in group if r[key] is not None]
+                row[key] = statistics.median(values) if values else None
+        row["rounds"] = len(group)
+        merged.append(row)
+    return merged
 
 
 def summarise(data: dict[str, Any]) -> dict[str, Any]:
@@ -285,6 +359,36 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             }
         )
     data["comparisons"] = comparisons
+    # This edge against the other edges of the same run (--baseline, --plain-protocol):
+    # ratios taken within each round (measured a few seconds apart), then their median.
+    versus = []
+    rounds = data.get("rounds", rows)
+    per_round = {(r.get("round", 0), r["path"], r["connections"], r["target"]): r for r in rounds}
+    for path, conns, target in by:
+        if target not in ("edge-baseline", "edge-plain") or (path, conns, "edge") not in by:
+            continue
+        rps, cpu = [], []
+        for (rnd, p, c, t), other in per_round.items():
+            edge = per_round.get((rnd, p, c, "edge"))
+            if (p, c, t) != (path, conns, target) or edge is None:
+                continue
+            if other["rps"]:
+                rps.append(edge["rps"] / other["rps"])
+            if edge["proxy_cpu_us_per_req"] and other["proxy_cpu_us_per_req"]:
+                cpu.append(edge["proxy_cpu_us_per_req"] / other["proxy_cpu_us_per_req"])
+        versus.append(
+            {
+                "path": path,
+                "connections": conns,
+                "against": target,
+                "rounds": len(rps),
+                "rps_ratio": statistics.median(rps) if rps else None,
+                "rps_ratio_range": (min(rps), max(rps)) if rps else None,
+                "cpu_ratio": statistics.median(cpu) if cpu else None,
+                "cpu_ratio_range": (min(cpu), max(cpu)) if cpu else None,
+            }
+        )
+    data["versus"] = versus
     # The targets, judged on the first path: throughput at the most connections, added
     # latency at the fewest (where queueing does not hide it).
     first = rows[0]["path"] if rows else None
@@ -303,6 +407,10 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
         },
     }  # fmt: skip
     return data
+
+
+def _range(pair: tuple[float, float] | None) -> str:
+    return "-" if pair is None else f"{pair[0]:.2f}–{pair[1]:.2f}"
 
 
 def data_conns(rows: list[dict[str, Any]]) -> list[int]:
@@ -331,6 +439,17 @@ def report(data: dict[str, Any]) -> None:
                 [c["path"], c["connections"], c["edge"], c["throughput_ratio"],
                  c["edge_added_p50_ms"], c["nginx_added_p50_ms"], c["added_p50_ratio"]]
                 for c in data["comparisons"]
+            ],
+        )  # fmt: skip
+    if data.get("versus"):
+        print_table(
+            "This edge against the others (same run; median of per-round ratios, and range)",
+            ["path", "conns", "against", "rounds", "edge/other rps", "range",
+             "edge/other proxy CPU per req", "range"],
+            [
+                [v["path"], v["connections"], v["against"], v["rounds"], v["rps_ratio"],
+                 _range(v["rps_ratio_range"]), v["cpu_ratio"], _range(v["cpu_ratio_range"])]
+                for v in data["versus"]
             ],
         )  # fmt: skip
     t = data["targets"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lab.compose import project_root
 from lab.console import console
 from lab.errors import LabError
 from lab.experiments import (
@@ -19,12 +20,14 @@ from lab.experiments import (
     resilience,
     scaling,
     structure,
+    teams,
 )
 from lab.experiments.common import Lab
 from lab.experiments.model import ExperimentResult, Row
 
 EXPERIMENTS: dict[str, Callable[[Lab], ExperimentResult]] = {
     "structure": lambda lab: structure.run(),
+    "teams": lambda lab: teams.run(project_root(), quick=lab.quick),
     "scaling": scaling.run,
     "resilience": resilience.run,
     "consistency": consistency.run,

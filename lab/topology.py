@@ -17,7 +17,7 @@ ARCHES: tuple[Arch, ...] = ("micro", "mono")
 class Unit:
     name: str
     arch: Arch
-    app: str  # the ASGI app, "module:attribute"
+    app: str  # the ASGI app, "module:attribute" (edges run "python -m services.gateway")
     edge: bool = False
     database: bool = False
     routes: dict[str, str] = field(default_factory=dict)  # edges only: prefix -> upstream

@@ -24,8 +24,8 @@ from shop.orders.checkout import CheckoutRequest, Render
 from shop.orders.housekeeping import Housekeeper
 from shop.orders.idempotency import Answer, KeyPolicy
 from shop.orders.model import Order
-from shop.orders.ports import Inventory, OrdersUnitOfWork
 from shop.orders.operator import operator_router
+from shop.orders.ports import Inventory, OrdersUnitOfWork
 from shop.orders.router import orders_router
 from shop.orders.sql import OrdersSqlUnitOfWork
 from shop.orders.sql import metadata as orders_tables

@@ -73,7 +73,7 @@ def shows_both_architectures_healthy(page: Any) -> None:
     state = httpx.get(page.url.rstrip("/") + "/api/state").json()
     assert [a["arch"] for a in state["architectures"]] == ["micro", "mono"]
     figures = page.locator("[data-group][data-metric]")
-    assert figures.count() == 2 * 2 * 3  # 2 arches x browse/checkout x rps/errors/p95
+    assert figures.count() == 2 * 2 * 4  # 2 arches x browse/checkout x rps/errors/p50/p95
 
 
 class Traffic:
@@ -110,8 +110,15 @@ def figure(page: Any, arch: str, group: str, metric: str) -> str:
     return str(page.locator(selector).inner_text())
 
 
+def unit_state(page: Any, arch: str, unit: str, state: str, *, within: float) -> None:
+    """Wait until that unit's box shows ``state`` (up, degraded, down)."""
+    selector = unit_box(page, arch, unit) + f'[data-state="{state}"]'
+    page.wait_for_selector(selector, timeout=int(within * 1000))
+
+
 def killed_and_restarted(page: Any, runtime: Any, *, name: str = "dashboard") -> None:
-    """Kill orders: its box turns red within 3 s, nothing else does; start it: green again.
+    """Kill orders: its box turns red within 3 s, the gateway's turns degraded (checkout
+    has nowhere to go), nothing else changes; start it: green again.
     Screenshots: ``test-artifacts/<name>-orders-down.png`` and ``<name>.png``."""
     page.wait_for_selector(unit_box(page, "micro", "orders", healthy=True), timeout=10_000)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -123,8 +130,11 @@ def killed_and_restarted(page: Any, runtime: Any, *, name: str = "dashboard") ->
         page.wait_for_selector(unit_box(page, "micro", "orders", healthy=False), timeout=3_000)
         shown_down = time.monotonic() - killed
         assert page.locator(unit_box(page, "micro", "orders")).get_attribute("data-state") == "down"
-        for arch, unit in UNITS:  # only orders went down
-            if unit != "orders":
+        # the gateway answers, but has no orders replica to send checkouts to
+        unit_state(page, "micro", "gateway", "degraded", within=15)
+        assert "orders" in page.locator(unit_box(page, "micro", "gateway")).inner_text()
+        for arch, unit in UNITS:  # nothing else changed
+            if unit not in ("orders", "gateway"):
                 box = page.locator(unit_box(page, arch, unit))
                 assert box.get_attribute("data-healthy") == "true"
         state = httpx.get(page.url.rstrip("/") + "/api/state").json()
@@ -153,5 +163,6 @@ def killed_and_restarted(page: Any, runtime: Any, *, name: str = "dashboard") ->
     started = time.monotonic()
     page.wait_for_selector(unit_box(page, "micro", "orders", healthy=True), timeout=3_000)
     shown_up = time.monotonic() - started
+    unit_state(page, "micro", "gateway", "up", within=20)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
     print(f"{name}: kill shown in {shown_down:.2f} s, start shown in {shown_up:.2f} s")

@@ -24,6 +24,7 @@ def create_app(runtime: Runtime, *, ttl: float = 0.5) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        snapshot.start()  # sample continuously, watched or not: figures cover real time
         try:
             yield
         finally:

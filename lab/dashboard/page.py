@@ -2,9 +2,13 @@
 fetched from elsewhere. It polls ``/api/state`` twice a second (cheap: the server answers
 from its cache) and redraws when something changed.
 
-Stable hooks for tests: ``[data-arch][data-unit]`` on every unit box, with
-``data-healthy="true|false"`` (true when every replica answers its health check) and
-``data-state="up|degraded|down"``; ``[data-arch][data-group][data-metric]`` on every figure."""
+Stable hooks for tests: ``section.arch[data-arch]`` with ``data-state`` (its edge's state:
+down when nothing can be reached through the entry); ``[data-arch][data-unit]`` on every
+unit box, with ``data-healthy="true|false"`` (true when every replica answers its health
+check and, for an edge, every upstream has a healthy replica) and
+``data-state="up|degraded|down"``; ``li[data-instance]`` in it with ``data-rps`` (requests/s
+the edge sent that replica, "" when unknown); ``[data-arch][data-group][data-metric]`` on
+every figure (rps, error_rate, p50, p95)."""
 
 PAGE = r"""<!doctype html>
 <html lang="en">
@@ -56,6 +60,10 @@ PAGE = r"""<!doctype html>
   .unit[data-state="degraded"] .badge { background: var(--warn); }
   .unit[data-state="down"] .badge { background: var(--down); }
   .unit .sub { color: var(--dim); font-size: .85rem; margin-top: .1rem; }
+  .unit .reason { color: var(--text); font-size: .85rem; font-weight: 800; }
+  .arch[data-state="down"] { border-color: var(--down); }
+  .arch[data-state="degraded"] { border-color: var(--warn); }
+  .rps { float: right; color: var(--text); }
   .unit ul { list-style: none; padding: 0; margin: .3rem 0 0; }
   .unit li { font: 700 .9rem/1.35 "DejaVu Sans Mono", monospace; white-space: nowrap;
              overflow: hidden; text-overflow: ellipsis; }
@@ -95,12 +103,17 @@ function el(tag, attrs, ...children) {
 }
 
 function unitBox(arch, u, calls) {
-  const label = {up: "UP", degraded: "DEGRADED", down: "DOWN"}[u.state];
+  const label = u.label || {up: "UP", degraded: "DEGRADED", down: "DOWN"}[u.state];
   const versions = u.versions.length ? "v" + u.versions.join(", v") : "v?";
+  const rate = r => r.rps === null || r.rps === undefined ? []
+    : [el("span", {class: "rps"}, fmt("rps", r.rps))];
   const replicas = u.replicas.length
-    ? u.replicas.map(r => el("li", {"data-instance": r.instance, "data-healthy": String(r.healthy)},
+    ? u.replicas.map(r => el("li", {"data-instance": r.instance, "data-healthy": String(r.healthy),
+                                    "data-rps": r.rps === null || r.rps === undefined ? ""
+                                                                           : String(r.rps)},
         el("span", {class: "dot " + (r.healthy ? "up" : "down")}),
-        r.instance + (r.version != null && u.versions.length > 1 ? "  v" + r.version : "")))
+        r.instance + (r.version != null && u.versions.length > 1 ? "  v" + r.version : ""),
+        ...rate(r)))
     : [el("li", {}, "no replica")];
   const sub = u.healthy_replicas + "/" + u.replicas.length + " healthy · " + versions
     + (calls.length ? " · \u2192 " + calls.join(", ") : "");
@@ -110,6 +123,7 @@ function unitBox(arch, u, calls) {
     el("div", {class: "head"}, el("span", {class: "name"}, u.name),
        el("span", {class: "badge"}, label)),
     el("div", {class: "sub"}, sub),
+    ...(u.reason ? [el("div", {class: "reason"}, u.reason)] : []),
     el("ul", {}, ...replicas));
 }
 
@@ -117,16 +131,18 @@ function fmt(metric, v) {
   if (v === null || v === undefined) return DASH;
   if (metric === "rps") return v.toFixed(v < 10 ? 1 : 0) + "/s";
   if (metric === "error_rate") return (v * 100).toFixed(v < 0.1 ? 1 : 0) + " %";
-  if (metric === "p95") return v < 1 ? Math.round(v * 1000) + " ms" : v.toFixed(2) + " s";
+  if (metric === "p50" || metric === "p95") {
+    return v < 1 ? Math.round(v * 1000) + " ms" : v.toFixed(2) + " s";
+  }
   return String(v);
 }
 
 function metricsTable(a, groups) {
   const head = el("tr", {}, el("th", {}, "route group"), el("th", {}, "requests"),
-                  el("th", {}, "errors"), el("th", {}, "p95"));
+                  el("th", {}, "errors"), el("th", {}, "p50"), el("th", {}, "p95"));
   const rows = groups.map(g => {
     const m = a.metrics[g] || {};
-    const cells = ["rps", "error_rate", "p95"].map(k => {
+    const cells = ["rps", "error_rate", "p50", "p95"].map(k => {
       const td = el("td", {"data-arch": a.arch, "data-group": g, "data-metric": k}, fmt(k, m[k]));
       if (k === "error_rate" && m[k] > 0.01) td.className = "bad";
       return td;
@@ -143,10 +159,14 @@ function archPanel(a, groups) {
   const slot = child => el("div", {class: "slot"}, child);
   const arrow = () => slot(el("div", {class: "arrow"}, "\u25BC"));
   const arrows = el("div", {class: "row"}, ...rest.map(arrow));
-  const note = a.metrics.available ? "figures: last 5 s at the " + a.edge + "'s /metrics"
-                                   : "no /metrics at the " + a.edge + " yet: figures show " + DASH;
+  const seconds = a.metrics.seconds;
+  const note = !a.metrics.available
+    ? "no /metrics at the " + a.edge + " yet: figures show " + DASH
+    : seconds ? "figures: the last " + seconds.toFixed(1) + " s at the " + a.edge
+                + "'s /metrics; req/s per replica: what the " + a.edge + " sent it"
+              : "figures: from the next sample of the " + a.edge + "'s /metrics";
   return el("section", {class: "arch" + (a.running ? "" : " off"), "data-arch": a.arch,
-                        "data-running": String(a.running)},
+                        "data-running": String(a.running), "data-state": a.state},
     el("h2", {}, a.title),
     el("div", {class: "entry"}, a.entry || "not running"),
     el("div", {class: "topo"},

@@ -1,6 +1,9 @@
 """What the page shows, computed from ``runtime.status()`` and each edge's ``/metrics``.
 
-``Snapshot.get()`` caches the answer for a moment, so that a room full of browsers costs one
+A background sampler (``Snapshot.run``, started with the app) recomputes the state every
+``ttl`` seconds for as long as the dashboard runs, whether or not a browser is watching, so
+the edges' counters are scraped regularly and every figure covers the last few seconds of
+real time. ``Snapshot.get()`` answers from that state: a room full of browsers costs one
 status probe per ``ttl``, not one per browser."""
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from lab.topology import ARCHES, EDGE_OF, UNITS, Arch
 TITLES: dict[Arch, str] = {"micro": "Microservices", "mono": "Monolith"}
 METRICS_TIMEOUT = 0.5
 STALE = 3.0
-"""A state older than this (no background task ran) is computed while the request waits."""
-IDLE = 10.0
-"""The background task stops this long after the last request (nobody is watching)."""
+"""A state older than this (the sampler is not running) is computed while the request waits."""
 
 
 class Runtime(Protocol):
@@ -41,15 +42,40 @@ def links(arch: Arch) -> list[tuple[str, str]]:
     return out
 
 
-def unit_view(name: str, edge: bool, replicas: list[dict[str, Any]]) -> dict[str, Any]:
+LABELS = {"up": "UP", "degraded": "DEGRADED", "down": "DOWN"}
+
+
+def unit_view(
+    name: str,
+    edge: bool,
+    replicas: list[dict[str, Any]],
+    *,
+    rates: dict[tuple[str, str], float] | None = None,
+    blocked: list[str] | None = None,
+    upstreams: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One unit's box. ``rates``: (upstream, replica URL) -> requests/s the edge sent it
+    (None: unknown). For an edge, ``blocked`` are the ``upstreams`` it cannot send to (no
+    healthy replica, or breaker open): some of them make it degraded, all of them down,
+    however well the edge process itself answers."""
     healthy = sum(1 for r in replicas if r.get("healthy"))
     state = "up" if replicas and healthy == len(replicas) else "degraded" if healthy else "down"
+    label = LABELS[state]
+    reason = None
+    if edge and healthy and blocked:
+        reason = "no healthy " + ", ".join(blocked) + " behind it"
+        if set(blocked) >= set(upstreams):
+            state, label = "down", "NO UPSTREAM"
+        else:
+            state, label = "degraded", "DEGRADED"
     versions = sorted({str(r["version"]) for r in replicas if r.get("version") is not None})
     return {
         "name": name,
         "edge": edge,
         "healthy": state == "up",
         "state": state,
+        "label": label,
+        "reason": reason,
         "healthy_replicas": healthy,
         "versions": versions,
         "replicas": [
@@ -57,6 +83,9 @@ def unit_view(name: str, edge: bool, replicas: list[dict[str, Any]]) -> dict[str
                 "instance": r.get("instance") or "?",
                 "healthy": bool(r.get("healthy")),
                 "version": r.get("version"),
+                "rps": None
+                if rates is None or edge
+                else rates.get((name, str(r.get("url") or "").rstrip("/")), 0.0),
             }
             for r in replicas
         ],
@@ -72,23 +101,24 @@ class Snapshot:
         self._at = 0.0
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._wanted = 0.0
         self._http = httpx.Client(timeout=METRICS_TIMEOUT)
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="dashboard")
         self._known: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         """(arch, unit, url) -> the last (instance, version) it answered with, so that a
         replica that stopped answering still shows which one it is."""
 
+    def start(self) -> None:
+        """Start the background sampler (idempotent; the app does it at start-up)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run())
+
     async def get(self) -> dict[str, Any]:
-        """The latest state. The first viewer waits for one; after that a background task
-        keeps it fresh (one computation per ``ttl``) for as long as someone keeps asking,
-        so a request never waits for the probes and a killed unit shows within about
-        ``ttl`` + one computation + the page's poll interval."""
-        self._wanted = time.monotonic()
+        """The latest state, as the sampler left it: a request never waits for the probes,
+        and a killed unit shows within about ``ttl`` + one computation + the page's poll
+        interval. (Only the first request, or one while the sampler is stuck, waits.)"""
+        self.start()  # an app served without lifespan has no sampler yet
         if self._cached is None or time.monotonic() - self._at > STALE:
             await self.refresh()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._keep_fresh())
         assert self._cached is not None
         return self._cached
 
@@ -98,8 +128,9 @@ class Snapshot:
                 self._cached = await run_in_threadpool(self.compute)
                 self._at = time.monotonic()
 
-    async def _keep_fresh(self) -> None:
-        while time.monotonic() - self._wanted < IDLE:
+    async def run(self) -> None:
+        """Sample every ``ttl`` seconds until cancelled."""
+        while True:
             started = time.monotonic()
             # on error keep serving the last state; the next round tries again
             with contextlib.suppress(Exception):
@@ -139,12 +170,22 @@ class Snapshot:
         for arch in ARCHES:
             body = found.get(arch) or {}
             got = body.get("units") or {}
+            sample = scrapes[arch].result() if arch in scrapes else None
+            window = self.windows[arch]
+            window.add(sample, now)
+            span = window.span()
             units = [
-                unit_view(u.name, u.edge, self._remember(arch, u.name, got.get(u.name) or []))
+                unit_view(
+                    u.name,
+                    u.edge,
+                    self._remember(arch, u.name, got.get(u.name) or []),
+                    rates=window.replica_rates() if span else None,
+                    blocked=sample.blocked() if sample is not None else None,
+                    upstreams=tuple(sorted(set(u.routes.values()))),
+                )
                 for u in UNITS[arch]
             ]
-            sample = scrapes[arch].result() if arch in scrapes else None
-            self.windows[arch].add(sample, now)
+            edge_state = next(v["state"] for v in units if v["edge"])
             out_arches.append(
                 {
                     "arch": arch,
@@ -153,12 +194,15 @@ class Snapshot:
                     # the host's published port rather than the edge's service name)
                     "entry": body.get("shown_entry") or body.get("entry"),
                     "running": bool(body),
+                    # what the room can reach through the entry: nothing when the edge is down
+                    "state": edge_state,
                     "edge": EDGE_OF[arch],
                     "units": units,
                     "links": links(arch),
                     "metrics": {
                         "available": sample is not None,
-                        **self.windows[arch].figures(),
+                        "seconds": span,
+                        **window.figures(),
                     },
                 }
             )

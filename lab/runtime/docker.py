@@ -32,14 +32,17 @@ DNS_SETTLE_SECONDS = 1.5
 changed before relying on them having noticed."""
 STOP_GRACE_SECONDS = 15
 """SIGTERM, then this long for in-flight requests (as ``stop_grace_period`` in compose)."""
+ADMIN_TOKEN_FILE = "/run/twinshop/admin/token"
+"""Where the units find the admin token (the ``admin-secret`` volume of docker-compose.yml);
+only catalog, orders and monolith mount it."""
 
 # Runs inside a unit's container (its own python, no curl there): call an operator route
-# (argv: method, path, JSON body or '') with the admin token the stack generated, print the
-# answer.
+# (argv: method, path, JSON body or '', the admin token's file) with the token the stack
+# generated, print the answer.
 ADMIN_SCRIPT = """
 import sys, urllib.error, urllib.request
-token = open('/run/twinshop/admin-token').read().strip()
-method, path, body = sys.argv[1:4]
+method, path, body, token_file = sys.argv[1:5]
+token = open(token_file).read().strip()
 request = urllib.request.Request(
     'http://127.0.0.1:8000' + path, data=body.encode() or None, method=method,
     headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})
@@ -247,7 +250,15 @@ class DockerRuntime:
         out = []
         for container in self._unit_containers(unit, running=True):
             result = container.exec_run(
-                ["python3", "-c", ADMIN_SCRIPT, "PUT", "/_chaos", json.dumps(toggles)]
+                [
+                    "python3",
+                    "-c",
+                    ADMIN_SCRIPT,
+                    "PUT",
+                    "/_chaos",
+                    json.dumps(toggles),
+                    ADMIN_TOKEN_FILE,
+                ]
             )
             text = result.output.decode(errors="replace").strip()
             if result.exit_code != 0:
@@ -268,7 +279,9 @@ class DockerRuntime:
     def admin_get(self, unit: str, path: str) -> Any:
         """GET an operator route (``/_…``) of the unit, from inside its first container."""
         container = self._unit_containers(unit, running=True)[0]
-        result = container.exec_run(["python3", "-c", ADMIN_SCRIPT, "GET", path, ""])
+        result = container.exec_run(
+            ["python3", "-c", ADMIN_SCRIPT, "GET", path, "", ADMIN_TOKEN_FILE]
+        )
         text = result.output.decode(errors="replace").strip()
         if result.exit_code != 0:
             raise LabError(f"GET {path} on {unit} ({container.name}) failed: {text[-300:]}")
@@ -317,7 +330,7 @@ class DockerRuntime:
                 if not containers or any(_health(c) != "healthy" for c in containers):
                     waiting.append(service)
                 for container in containers:
-                    if container.status == "exited" and service != "secrets":
+                    if container.status == "exited" and not service.endswith("-secret"):
                         logs = container.logs(tail=5).decode(errors="replace").strip()
                         raise LabError(f"{service} exited: {logs[-400:]}")
             if not waiting:
@@ -333,7 +346,7 @@ class DockerRuntime:
         """The token the stack generated (it is never passed in an environment variable)."""
         for container in self._containers():
             if container.labels[SERVICE_LABEL] in ("catalog", "orders", "monolith"):
-                result = container.exec_run(["cat", "/run/twinshop/admin-token"])
+                result = container.exec_run(["cat", ADMIN_TOKEN_FILE])
                 if result.exit_code == 0:
                     return str(result.output.decode().strip())
         raise LabError("no running unit holds the admin token; is the stack up?")

@@ -601,11 +601,17 @@ class ProcessRuntime:
         url = f"http://{self.host}:{port}"
         log = self.state.logs / f"{unit.arch}-{unit.name}-{port}.log"
         log_offset = restarts.log_size(log)
-        cmd = [
-            sys.executable, "-m", "uvicorn", unit.app,
-            "--host", self.host, "--port", str(port),
-            "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "5",
-        ]  # fmt: skip
+        if unit.edge:  # its own entry point: uvicorn with the edge's limits (server.py)
+            cmd = [
+                sys.executable, "-m", "services.gateway",
+                "--host", self.host, "--port", str(port), "--timeout-graceful-shutdown", "5",
+            ]  # fmt: skip
+        else:
+            cmd = [
+                sys.executable, "-m", "uvicorn", unit.app,
+                "--host", self.host, "--port", str(port),
+                "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "5",
+            ]  # fmt: skip
         extra = (state.get("unit_env") or {}).get(unit.name, {})
         env = self._env(unit, token=token, version=version, extra=extra)
         pid = processes.spawn(cmd, env=env, log=log)

@@ -1,26 +1,34 @@
 """The edge: a pure ASGI reverse proxy in front of the shop, as ``gateway`` or ``lb``.
 
-Run it with::
-
-    python -m uvicorn services.gateway.app:app --host 127.0.0.1 --port 8080 \\
-        --loop uvloop --http httptools --no-access-log
+Run it with ``python -m services.gateway --host 127.0.0.1 --port 8080``
+(``services.gateway.server``), which also puts the client limits of
+``services.gateway.protocol`` in force; plain ``uvicorn services.gateway.app:app`` does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from services.gateway.asgi import ClientGone, Receive, Scope, Send, read_body
 from services.gateway.config import EdgeSettings
-from services.gateway.openapi import docs_html, merge_openapi
-from services.gateway.proxy import EdgeError, IncomingHeaders, Reply, forward, split_headers
+from services.gateway.limits import LIMITED
+from services.gateway.openapi import DOCS_ASSETS, docs_asset, docs_html, merge_openapi
+from services.gateway.proxy import (
+    EdgeError,
+    IncomingHeaders,
+    Reply,
+    forward,
+    retryable,
+    split_headers,
+)
 from services.gateway.routes import RouteTable
 from services.gateway.upstream import Upstream
 from shop.kernel import request_id
@@ -32,7 +40,10 @@ log = logging.getLogger("twinshop.edge")
 JSON = b"application/json"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 OPENAPI_RETRY_SECONDS = 2.0
-INTERNAL = "/_"  # units' operator routes (fault toggles): never reachable through an edge
+# Never forwarded, whatever the route table says (the edge answers 404): the units'
+# operator routes (fault toggles), FastAPI's documentation pages, and anything below the
+# edge's own paths.  So both entries expose the same surface, and nothing of a unit's.
+NOT_FORWARDED = ("/_", "/redoc", "/docs/", "/openapi.json/", "/health/", "/ready/", "/metrics/")
 OWN = "own"  # the route label of the edge's own paths (/health, /ready, /openapi.json, /docs)
 CLIENT_GONE = 499  # the status counted for a client that left before its body arrived
 BREAKER_VALUE = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
@@ -67,8 +78,11 @@ class Edge:
             "/docs": self._docs,
             PATH: self._metrics,
         }
+        for asset in DOCS_ASSETS:  # Swagger UI's own files, so that /docs works offline
+            self._own[asset] = functools.partial(self._docs_asset, asset)
         self.metrics = RequestMetrics(settings.UNIT)
         self.metrics.register(EdgeCollector(self.upstreams))
+        self.metrics.register(ReplicaCollector(self.upstreams))
         self.request_log = RequestLog(
             settings.UNIT, settings.INSTANCE, enabled=settings.LOG_REQUESTS
         )
@@ -129,7 +143,7 @@ class Edge:
         name = None
         if own is None:
             name = self.routes.match(path)
-            if name is not None and path.startswith(INTERNAL):
+            if name is not None and path.startswith(NOT_FORWARDED):
                 name = None
         try:
             if not self._started:  # served without lifespan (some test clients)
@@ -201,14 +215,13 @@ class Edge:
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         incoming.forward.append((b"x-request-id", rid))
-        idempotent = method in SAFE_METHODS or (method == "POST" and incoming.idempotency_key)
         return await forward(
             self.upstreams[name],
             method,
             target,
             incoming.forward,
             body,
-            idempotent=idempotent,
+            retryable=retryable(method, incoming),
             rid=rid,
         )
 
@@ -273,6 +286,15 @@ class Edge:
     async def _docs(self) -> Reply:
         return self._own_reply(200, b"text/html; charset=utf-8", docs_html().encode())
 
+    async def _docs_asset(self, path: str) -> Reply:
+        found = docs_asset(path)
+        if found is None:
+            return self._error(404, "Swagger UI's files are not installed (fastapi-offline)")
+        body, content_type = found
+        reply = self._own_reply(200, content_type.encode(), body)
+        reply.headers.append((b"cache-control", b"public, max-age=86400"))
+        return reply
+
     async def _prefetch_openapi(self) -> None:
         # Warm the document cache so that the first /openapi.json is quick; requests
         # re-try whatever is still missing, so giving up after a while is fine.
@@ -281,6 +303,25 @@ class Edge:
             if all(doc is not None for doc in docs):
                 return
             await asyncio.sleep(OPENAPI_RETRY_SECONDS)
+
+
+class ReplicaCollector:
+    """Requests sent to each current replica (``twinshop_edge_replica_requests_total``),
+    so that the dashboard shows every replica's share of the traffic."""
+
+    def __init__(self, upstreams: Mapping[str, Upstream]) -> None:
+        self.upstreams = upstreams
+
+    def collect(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily(
+            "twinshop_edge_replica_requests",
+            "Requests sent to each discovered replica (retries included).",
+            labels=["upstream", "replica"],
+        )
+        for name, upstream in self.upstreams.items():
+            for replica in upstream.balancer.replicas:
+                sent.add_metric([name, replica.url], replica.requests)
+        yield sent
 
 
 class EdgeCollector:
@@ -317,7 +358,14 @@ class EdgeCollector:
             if idle is not None:
                 pool.add_metric([name, "idle"], idle)
             pool.add_metric([name, "busy"], sum(r.outstanding for r in balancer.replicas))
-        yield from (replicas, healthy, breaker, pool)
+        limited = CounterMetricFamily(
+            "twinshop_edge_limited",
+            "Times a client limit acted: 431, 408, 413 or 503 sent, idle connection closed.",
+            labels=["limit"],
+        )
+        for limit, count in sorted(LIMITED.items()):
+            limited.add_metric([limit], count)
+        yield from (replicas, healthy, breaker, pool, limited)
 
 
 def create_app(settings: EdgeSettings | None = None) -> Edge:

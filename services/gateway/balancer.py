@@ -16,6 +16,7 @@ class Replica:
 
     url: str
     outstanding: int = 0  # requests sent and not yet answered
+    requests: int = 0  # requests sent, ever (retries included): the dashboard's rate
     ejected_until: float = 0.0  # monotonic time; 0 means never ejected
 
     def is_ejected(self, now: float) -> bool:

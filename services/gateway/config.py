@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shop.kernel import limits
 from shop.kernel.discovery import parse_discovery
 from shop.kernel.instance import default_instance
 
@@ -43,7 +44,21 @@ class EdgeSettings(BaseSettings):
     BREAKER_FAILURES: int = Field(default=5, ge=1)
     BREAKER_OPEN_SECONDS: float = Field(default=2.0, gt=0)
     EJECT_SECONDS: float = Field(default=5.0, ge=0)
-    MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=0)
+    # The units' limit, from the same variable: a body they would refuse stops here (413).
+    MAX_BODY_BYTES: int = Field(default=limits.MAX_BODY_BYTES, ge=0)
+    # What one client connection may cost (services.gateway.protocol): a request head of
+    # more than MAX_HEADER_BYTES (URL, header names and values) or MAX_HEADERS fields is
+    # refused with 431 while it arrives; its head must arrive within HEADER_TIMEOUT of its
+    # first byte and its body within BODY_TIMEOUT of the head (else 408 and close); an idle
+    # connection is closed after IDLE_TIMEOUT; past MAX_CONNECTIONS open connections or
+    # MAX_IN_FLIGHT requests being answered, new ones get a fast 503.
+    MAX_HEADER_BYTES: int = Field(default=16 * 1024, ge=1024)
+    MAX_HEADERS: int = Field(default=100, ge=8)
+    HEADER_TIMEOUT: float = Field(default=5.0, gt=0)  # seconds
+    BODY_TIMEOUT: float = Field(default=10.0, gt=0)  # seconds
+    IDLE_TIMEOUT: float = Field(default=5.0, gt=0)  # seconds
+    MAX_CONNECTIONS: int = Field(default=1000, ge=1)
+    MAX_IN_FLIGHT: int = Field(default=500, ge=1)
     # One JSON line per request on stdout (shop.kernel.logs); 0 turns it off.
     LOG_REQUESTS: bool = True
 

@@ -2,20 +2,28 @@
 
 Only what a proxy for small JSON services needs: one request at a time per connection,
 whole bodies (length, chunked or close-delimited), TCP or TLS.  Idle connections are
-reused newest first and dropped after ``keepalive`` seconds (below uvicorn's 5 s); if
-the upstream closed one anyway, idempotent requests are re-sent once on a new one.
+reused newest first and dropped after ``keepalive`` seconds (below the units' keep-alive,
+``shop.kernel.limits``).  Stale connections never cost a request:
+
+- one the upstream closed while it sat in the pool (the end of the stream is waiting to
+  be read, seen just before writing) is dropped, and the request goes out on another,
+  whatever its method: not one byte of it was written;
+- one that breaks after the request was written, before any byte of the answer, is
+  re-sent once on a new connection only when the caller says the request is
+  ``retryable`` (``services.gateway.proxy.retryable``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
 
-from services.gateway.client import (
+from services.gateway.transport import (
     ConnectFailed,
     ConnectionBroken,
     RawHeaders,
@@ -24,7 +32,6 @@ from services.gateway.client import (
     TransportError,
 )
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -44,10 +51,16 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         self.closed = False
         self.idle_since = 0.0
+        self._poll: select.poll | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and transport.get_extra_info("sslcontext") is None:
+            # TLS may send records of its own (session tickets): no such check there.
+            self._poll = select.poll()
+            self._poll.register(sock.fileno(), select.POLLIN)
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None:  # bytes nobody asked for: the stream is out of sync
@@ -105,6 +118,18 @@ class _Connection(asyncio.Protocol):
             if not waiter.done() or waiter.cancelled():  # the stream is out of sync
                 self.abort()
 
+    def stale(self) -> bool:
+        """Anything to read on this idle connection (the upstream's close, most likely)?
+
+        The event loop notices a close on its next turn; this asks the kernel now, so a
+        request is not written into a connection that the upstream has already closed."""
+        if self._poll is None:
+            return False
+        try:
+            return bool(self._poll.poll(0))
+        except OSError:
+            return True
+
     @property
     def usable(self) -> bool:
         """Open, and not being closed by either side."""
@@ -157,6 +182,8 @@ class H1Pool:
         headers: RawHeaders,
         body: bytes,
         timeout: float | None = None,
+        *,
+        retryable: bool = False,
     ) -> RawResponse:
         """See ``services.gateway.client.UpstreamClient.request``."""
         endpoint = self._endpoints.get(base_url) or self._endpoint(base_url)
@@ -168,8 +195,8 @@ class H1Pool:
             try:
                 response = await conn.send(data, head, timeout)
             except ConnectionBroken:
-                # Closed by the upstream while idle: safe to re-send only if idempotent.
-                if conn.received or method not in IDEMPOTENT:
+                # Written, then closed with no answer: the upstream may have acted on it.
+                if conn.received or not retryable:
                     raise
             else:
                 self._give_back(base_url, conn)
@@ -206,7 +233,7 @@ class H1Pool:
         now = self._loop.time()
         while idle:
             conn = idle.pop()
-            if conn.usable and now - conn.idle_since < self.keepalive:
+            if conn.usable and now - conn.idle_since < self.keepalive and not conn.stale():
                 return conn
             conn.abort()
         return None

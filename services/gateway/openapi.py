@@ -8,7 +8,10 @@ with the same public paths publish the same document.
 from __future__ import annotations
 
 import copy
+import functools
+import importlib.util
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from services.gateway.routes import RouteTable
@@ -172,21 +175,55 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(value)
 
 
+DOCS_PACKAGE = "fastapi_offline"
+"""The PyPI package whose Swagger UI files the edge serves (pinned in pyproject.toml and
+docker/requirements/gateway.txt). Only its static files are read: nothing of it is imported."""
+DOCS_ASSETS: dict[str, tuple[str, str]] = {
+    "/docs/swagger-ui-bundle.js": ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+    "/docs/swagger-ui.css": ("swagger-ui.css", "text/css; charset=utf-8"),
+    "/docs/favicon.png": ("favicon.png", "image/png"),
+}
+"""The edge's own asset paths -> (file in the package's ``static`` folder, content type)."""
+
+
+@functools.cache
+def docs_asset(path: str) -> tuple[bytes, str] | None:
+    """The body and content type of one ``DOCS_ASSETS`` path; None when the package is not
+    installed (then ``/docs`` says so instead of showing a white page)."""
+    if path not in DOCS_ASSETS:
+        return None
+    name, content_type = DOCS_ASSETS[path]
+    spec = importlib.util.find_spec(DOCS_PACKAGE)  # finds it without running its code
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        body = (Path(spec.submodule_search_locations[0]) / "static" / name).read_bytes()
+    except OSError:
+        return None
+    return body, content_type
+
+
 def docs_html(openapi_url: str = "/openapi.json", title: str = "twinshop") -> str:
-    """A Swagger UI page (assets from a CDN) that renders ``openapi_url``."""
-    cdn = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+    """A Swagger UI page that renders ``openapi_url`` with the edge's own copy of Swagger UI
+    (``DOCS_ASSETS``): it works with no internet, as in a workshop room."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>{title} - API</title>
-<link rel="stylesheet" href="{cdn}/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/favicon.png">
+<link rel="stylesheet" href="/docs/swagger-ui.css">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="{cdn}/swagger-ui-bundle.js"></script>
+<script src="/docs/swagger-ui-bundle.js"></script>
 <script>
-SwaggerUIBundle({{url: "{openapi_url}", dom_id: "#swagger-ui"}});
+if (window.SwaggerUIBundle) {{
+  SwaggerUIBundle({{url: "{openapi_url}", dom_id: "#swagger-ui"}});
+}} else {{
+  document.getElementById("swagger-ui").textContent = "Swagger UI's files are missing on "
+    + "this edge (pip install fastapi-offline); the API document is at {openapi_url}";
+}}
 </script>
 </body>
 </html>

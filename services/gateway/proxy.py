@@ -11,7 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.gateway.balancer import Replica
-from services.gateway.client import ConnectFailed, ReadTimeout, TransportError
+from services.gateway.transport import (
+    IDEMPOTENT_METHODS,
+    ConnectFailed,
+    ReadTimeout,
+    TransportError,
+)
 from services.gateway.upstream import Upstream
 
 log = logging.getLogger("twinshop.edge")
@@ -46,7 +51,7 @@ class IncomingHeaders:
     forward: RawHeaders
     request_id: bytes | None = None
     content_length: bytes | None = None
-    idempotency_key: bool = False
+    idempotency_key: bool = False  # an Idempotency-Key goes upstream (not hop-by-hop)
 
 
 @dataclass(slots=True)
@@ -89,7 +94,21 @@ def split_headers(raw: Iterable[tuple[bytes, bytes]]) -> IncomingHeaders:
         # Headers named in Connection are hop-by-hop too (RFC 9110, 7.6.1).
         listed = {t.strip().lower() for t in connection.split(b",")}
         incoming.forward = [(n, v) for n, v in forward if n not in listed]
+        if b"idempotency-key" in listed:
+            incoming.idempotency_key = False  # the upstream will not see it
     return incoming
+
+
+def retryable(method: str, incoming: IncomingHeaders) -> bool:
+    """The edge's one retry rule, decided on what goes upstream (after ``split_headers``).
+
+    May the request be sent again (to another replica, or on a new connection) after a
+    failure that the upstream may have seen: yes for the idempotent methods, and for a
+    POST that carries an ``Idempotency-Key`` (the unit answers a repeat from its record).
+    A failure before anything was sent (no connection, or a pooled connection that the
+    upstream had closed) is retried for every method, whatever this says.
+    """
+    return method in IDEMPOTENT_METHODS or (method == "POST" and incoming.idempotency_key)
 
 
 def response_headers(
@@ -104,6 +123,8 @@ def response_headers(
             if lower == b"content-length":
                 length = value
             continue
+        if lower == b"location":
+            value = public_location(value)
         headers.append((lower, value))
     if method == "HEAD":
         if length is not None:
@@ -114,6 +135,18 @@ def response_headers(
     return headers
 
 
+def public_location(value: bytes) -> bytes:
+    """A ``Location`` without scheme and host: a unit only knows its own, internal address.
+
+    Units do not redirect (``redirect_slashes=False``); this keeps any future redirect
+    from showing a client the way around the edge."""
+    if value[:7].lower() == b"http://" or value[:8].lower() == b"https://" or value[:2] == b"//":
+        start = value.index(b"//") + 2
+        slash = value.find(b"/", start)
+        return value[slash:] if slash >= 0 else b"/"
+    return value
+
+
 async def forward(
     upstream: Upstream,
     method: str,
@@ -121,16 +154,18 @@ async def forward(
     headers: RawHeaders,
     body: bytes,
     *,
-    idempotent: bool,
+    retryable: bool,
     rid: bytes,
 ) -> Reply:
-    """Send the request to one replica, retrying once elsewhere after a transport failure.
+    """Send the request to one replica, retrying elsewhere after a transport failure.
 
-    Connect failures are retried for every method (the request never left the edge);
-    other transport failures only when ``idempotent``.  Every failed attempt ejects its
-    replica; the breaker counts requests, so a dead replica whose requests succeed on
-    retry does not open it.  Raises ``EdgeError`` with the edge's own answer (503
-    unavailable, 504 timeout, 502 broken connection).
+    Connect failures are retried for every method (the request never left the edge), on
+    each other usable replica in turn (right after a scale-up, several new replicas may not
+    listen yet); other transport failures once, and only when ``retryable`` (the rule:
+    ``retryable()``), which the client also gets, for a pooled connection that breaks.
+    Every failed attempt ejects its replica; the breaker counts requests, so a dead replica
+    whose requests succeed on retry does not open it.  Raises ``EdgeError`` with the edge's
+    own answer (503 unavailable, 504 timeout, 502 broken connection).
     """
     breaker = upstream.breaker
     balancer = upstream.balancer
@@ -146,9 +181,12 @@ async def forward(
             log.warning("%s: no usable replica; breaker open", upstream.name)
             raise EdgeError(503, f"{upstream.name} unavailable", breaker.retry_after())
         retried = False
+        tried = [replica]
         while True:
             try:
-                reply = await _send(upstream, replica, method, target, headers, body, rid)
+                reply = await _send(
+                    upstream, replica, method, target, headers, body, rid, retryable
+                )
             except TransportError as exc:
                 balancer.eject(replica)
                 log.warning(
@@ -162,10 +200,12 @@ async def forward(
                     balancer.eject_seconds,
                 )
                 connect_failed = isinstance(exc, ConnectFailed)
-                if not retried and not trial and (idempotent or connect_failed):
+                if not trial and (connect_failed or (retryable and not retried)):
                     other = balancer.pick(exclude=replica)
-                    if other is not None:
-                        replica, retried = other, True
+                    if other is not None and all(other is not t for t in tried):
+                        tried.append(other)
+                        retried = retried or not connect_failed
+                        replica = other
                         continue
                 breaker.failure()
                 decided = True
@@ -187,10 +227,14 @@ async def _send(
     headers: RawHeaders,
     body: bytes,
     rid: bytes,
+    retryable: bool,
 ) -> Reply:
     replica.outstanding += 1
+    replica.requests += 1
     try:
-        response = await upstream.client.request(replica.url, method, target, headers, body)
+        response = await upstream.client.request(
+            replica.url, method, target, headers, body, retryable=retryable
+        )
     finally:
         replica.outstanding -= 1
     status = response.status

@@ -6,18 +6,22 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 from services.gateway.balancer import Balancer, Strategy
 from services.gateway.breaker import CircuitBreaker
-from services.gateway.client import ClientKind, TransportError, UpstreamClient, make_client
+from services.gateway.client import make_client
+from services.gateway.transport import ClientKind, TransportError, UpstreamClient
+from shop.kernel import limits
 from shop.kernel.discovery import Discovery, parse_discovery
 
 log = logging.getLogger("twinshop.edge")
 
-# Below uvicorn's 5 s keep-alive, so that we drop an idle connection before the
-# upstream does and never write a request into a socket it is closing.
-KEEPALIVE_SECONDS = 4.0
+# Below the units' keep-alive, so that we drop an idle connection before the upstream
+# does and do not write a request into a socket it is closing.
+KEEPALIVE_SECONDS = limits.EDGE_POOL_KEEPALIVE_SECONDS
+PROBE_TIMEOUT = 0.5  # seconds for an ejected replica's /health to answer
 
 
 class Upstream:
@@ -100,11 +104,32 @@ class Upstream:
         if len(urls) != before or added:
             log.info("%s: %d replica(s) %s", self.name, len(urls), urls)
 
+    async def probe_ejected(self) -> int:
+        """Give an ejected replica back as soon as its ``/health`` answers 200, and let the
+        breaker try at once: a unit killed and restarted within a second should not sit
+        out the rest of its ejection. Returns how many came back."""
+        now = time.monotonic()
+        back = 0
+        for replica in [r for r in self.balancer.replicas if r.is_ejected(now)]:
+            try:
+                response = await self.client.request(
+                    replica.url, "GET", "/health", [], b"", PROBE_TIMEOUT
+                )
+            except TransportError:
+                continue
+            if response.status == 200:
+                self.balancer.restore(replica)
+                self.breaker.probe_now()
+                log.info("%s: %s answers /health again; back in rotation", self.name, replica.url)
+                back += 1
+        return back
+
     async def _discover_forever(self) -> None:
         while True:
             await asyncio.sleep(self.discovery_interval)
             try:
                 await self.refresh()
+                await self.probe_ejected()
                 self.client.sweep()
             except Exception:
                 log.exception("%s: discovery failed; keeping the last replica list", self.name)

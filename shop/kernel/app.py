@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shop.kernel.chaos import Chaos, ChaosMiddleware, chaos_router
 from shop.kernel.config import UnitSettings
+from shop.kernel.docs import add_offline_docs
 from shop.kernel.logs import RequestLog
 from shop.kernel.metrics import CONTENT_TYPE, PATH, MetricsMiddleware, RequestMetrics
 from shop.kernel.middleware import UnitHeaders
@@ -77,7 +78,18 @@ def create_unit_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """A FastAPI app with the shared kernel wired in; ``routers`` bring the domain."""
-    app = FastAPI(title=TITLE, version=API_VERSION, lifespan=lifespan)
+    # A unit answers only the paths it serves: no redirect to its own address (the client
+    # would go around the edge). /docs with Swagger UI's files served here (no CDN: it
+    # works offline); no /redoc. /openapi.json stays: the edges merge it.
+    app = FastAPI(
+        title=TITLE,
+        version=API_VERSION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
+    )
+    add_offline_docs(app, title=f"{TITLE} {settings.UNIT}")
     app.include_router(health_router(settings, ready))
     for router in routers:
         app.include_router(router)

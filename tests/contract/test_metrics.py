@@ -60,9 +60,9 @@ def product_gets(stack: Stack, arch: str) -> float:
 def test_metrics_count_requests_at_the_edge_and_in_the_unit(api: Api, stack: Stack) -> None:
     product = api.new_product()
     upstream = PRODUCTS_UNIT[api.arch]
-    edge_before = total(
-        scrape(api.base_url), "twinshop_requests_total", unit=EDGE[api.arch], route=upstream
-    )
+    before = scrape(api.base_url)
+    edge_before = total(before, "twinshop_requests_total", unit=EDGE[api.arch], route=upstream)
+    sent_before = total(before, "twinshop_edge_replica_requests_total", upstream=upstream)
     unit_before = product_gets(stack, api.arch) if stack.runtime is not None else 0.0
 
     for _ in range(3):
@@ -76,6 +76,8 @@ def test_metrics_count_requests_at_the_edge_and_in_the_unit(api: Api, stack: Sta
     assert total(edge, "twinshop_edge_replicas", upstream=upstream) >= 1
     assert total(edge, "twinshop_edge_healthy_replicas", upstream=upstream) >= 1
     assert total(edge, "twinshop_edge_breaker_open", upstream=upstream) == 0
+    # what the edge sent each replica (the dashboard's req/s per replica)
+    assert total(edge, "twinshop_edge_replica_requests_total", upstream=upstream) >= sent_before + 3
     assert not [labels for name, labels, _ in edge if labels.get("route") == "/metrics"]
     if stack.runtime is None:
         return  # a stack we did not start: its units' ports are not ours to know

@@ -11,7 +11,7 @@ from lab.experiments import consistency
 from lab.experiments.common import Lab
 from lab.runtime.docker import DockerRuntime
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_quick_soak_on_docker_finds_no_violation(

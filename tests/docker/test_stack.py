@@ -67,7 +67,7 @@ def test_a_crashed_orders_leaves_browsing_up_and_comes_back_by_itself(
     before = Snapshot.take(micro.http)
     orders = _containers(docker_runtime, "orders")[0]
     arm = (
-        "import urllib.request as u; t=open('/run/twinshop/admin-token').read().strip(); "
+        "import urllib.request as u; t=open('/run/twinshop/admin/token').read().strip(); "
         "r=u.Request('http://127.0.0.1:8000/_chaos', data=b'{\"crash_on_checkout\": true}', "
         "method='PUT', headers={'Authorization': 'Bearer '+t, "
         "'Content-Type': 'application/json'}); "
@@ -128,12 +128,15 @@ def test_every_container_runs_as_non_root(docker_runtime: DockerRuntime) -> None
 
 
 def test_no_secret_shows_in_inspect_or_image_history(docker_runtime: DockerRuntime) -> None:
-    catalog = _containers(docker_runtime, "catalog")[0]
-    secrets = [
-        catalog.exec_run(["cat", f"/run/twinshop/{name}"]).output.decode().strip()
-        for name in ("admin-token", "db-password")
+    secrets = [docker_runtime.admin_token()] + [
+        _containers(docker_runtime, unit)[0]
+        .exec_run(["cat", "/run/twinshop/db/password"])
+        .output.decode()
+        .strip()
+        for unit in ("catalog", "orders", "monolith")
     ]
     assert all(len(secret) >= 16 for secret in secrets)
+    assert len(set(secrets)) == len(secrets)  # each database has its own password
     client = docker.from_env()  # type: ignore[attr-defined]
     for container in _containers(docker_runtime):
         text = json.dumps(container.attrs)

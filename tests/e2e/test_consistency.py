@@ -13,7 +13,7 @@ from lab.experiments.common import Lab
 from lab.topology import UNITS
 from tests.support import running_stack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 FAST = {"TWINSHOP_IDEMPOTENCY_LEASE": "2", "TWINSHOP_RECONCILE_AFTER": "3"}
 

@@ -24,7 +24,7 @@ import pytest
 
 from tests.support import Api, Stack, eventually, running_stack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 FAST = {
     "TWINSHOP_IDEMPOTENCY_LEASE": "2",

@@ -1,9 +1,10 @@
 """The dashboard: its figures from Prometheus text, and the page in a real browser (Debian's
-chromium driven by Playwright, see tests/dashboard_page.py) following a unit that dies and
-comes back, on the process runtime."""
+chromium driven by Playwright, see tests/dashboard_page.py) on the process runtime: a unit
+that dies and comes back, a quiet spell, a dead monolith, a scaled catalog."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -15,15 +16,19 @@ import pytest
 
 from lab.dashboard.app import create_app
 from lab.dashboard.metrics import Window, group_of, parse, quantile, totals
-from lab.dashboard.state import Snapshot
+from lab.dashboard.state import Snapshot, unit_view
 from lab.runtime.processes import free_port
 from tests.dashboard_page import (
+    ARTIFACTS,
     UNITS,
     Traffic,
     browser_or_skip,
+    figure,
     killed_and_restarted,
     open_page,
     shows_both_architectures_healthy,
+    unit_box,
+    unit_state,
 )
 from tests.support import Stack, running_stack
 
@@ -104,6 +109,95 @@ def test_window_turns_counters_into_rates() -> None:
     assert window.figures()["checkout"]["rps"] is None
 
 
+def test_window_gives_p50_beside_p95() -> None:
+    window = Window(seconds=5)
+    window.add(totals(edge_text(0, 0, 0, 0, 0), unit="gateway"), now=0.0)
+    window.add(totals(edge_text(100, 0, 0, 60, 100), unit="gateway"), now=1.0)
+    browse = window.figures()["browse"]
+    assert browse["p50"] is not None and browse["p95"] is not None
+    assert browse["p50"] <= 0.01 < browse["p95"]
+
+
+def test_a_window_never_spans_a_gap_between_scrapes() -> None:
+    """After a quiet spell with no scrape, the errors from before it are not averaged in."""
+    window = Window(seconds=5, max_gap=2.5)
+    window.add(totals(edge_text(0, 0, 0, 0, 0), unit="gateway"), now=0.0)
+    window.add(totals(edge_text(10, 20, 0, 30, 30), unit="gateway"), now=1.0)  # errors
+    assert window.figures()["browse"]["error_rate"] == pytest.approx(20 / 30)
+    window.add(totals(edge_text(20, 20, 0, 40, 40), unit="gateway"), now=31.0)  # a gap
+    assert window.figures()["browse"]["rps"] is None  # one scrape since: no figure yet
+    window.add(totals(edge_text(30, 20, 0, 50, 50), unit="gateway"), now=32.0)
+    assert window.figures()["browse"]["error_rate"] == 0.0
+    assert window.span() == pytest.approx(1.0)
+    for t in range(33, 45):  # regular scrapes: the window stays about 5 s long
+        window.add(totals(edge_text(30 + t, 20, 0, 50 + t, 50 + t), unit="gateway"), now=t)
+    assert 5.0 <= (window.span() or 0) <= 6.0
+
+
+REPLICAS = """twinshop_requests_total{unit="lb",route="own",method="GET",status="200"} 3
+twinshop_edge_healthy_replicas{upstream="monolith"} {healthy}
+twinshop_edge_breaker_open{upstream="monolith"} 0.0
+twinshop_edge_replica_requests_total{upstream="monolith",replica="http://127.0.0.1:1"} {a}
+twinshop_edge_replica_requests_total{upstream="monolith",replica="http://127.0.0.1:2"} {b}
+"""
+
+
+def lb_text(healthy: int, a: int, b: int) -> str:
+    return REPLICAS.replace("{healthy}", str(healthy)).replace("{a}", str(a)).replace("{b}", str(b))
+
+
+def test_replica_rates_and_upstream_health_from_the_edge() -> None:
+    first, second = totals(lb_text(2, 10, 0), unit="lb"), totals(lb_text(0, 30, 5), unit="lb")
+    assert first is not None and second is not None
+    assert first.blocked() == [] and second.blocked() == ["monolith"]
+    window = Window(seconds=5)
+    window.add(first, now=0.0)
+    window.add(second, now=2.0)
+    assert window.replica_rates() == {
+        ("monolith", "http://127.0.0.1:1"): pytest.approx(10.0),
+        ("monolith", "http://127.0.0.1:2"): pytest.approx(2.5),
+    }
+
+
+def test_an_edge_with_nothing_healthy_behind_it_is_not_up() -> None:
+    up = [{"instance": "e1", "healthy": True, "version": "1", "url": "http://e"}]
+    lb = unit_view("lb", True, up, blocked=["monolith"], upstreams=("monolith",))
+    assert (lb["state"], lb["healthy"], lb["label"]) == ("down", False, "NO UPSTREAM")
+    assert "monolith" in lb["reason"]
+    gateway = unit_view("gateway", True, up, blocked=["orders"], upstreams=("catalog", "orders"))
+    assert (gateway["state"], gateway["healthy"]) == ("degraded", False)
+    fine = unit_view("gateway", True, up, blocked=[], upstreams=("catalog", "orders"))
+    assert (fine["state"], fine["healthy"], fine["reason"]) == ("up", True, None)
+    catalog = unit_view(
+        "catalog", False, [{**up[0], "url": "http://c/"}], rates={("catalog", "http://c"): 4.0}
+    )
+    assert catalog["replicas"][0]["rps"] == 4.0
+
+
+class CountingRuntime:
+    name = "process"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def status(self) -> dict[str, Any]:
+        self.calls += 1
+        return {"runtime": "process", "architectures": {}}
+
+
+def test_the_sampler_runs_with_nobody_watching() -> None:
+    runtime = CountingRuntime()
+    snapshot = Snapshot(runtime, ttl=0.05)
+
+    async def run() -> None:
+        snapshot.start()
+        await asyncio.sleep(1.0)
+        await snapshot.aclose()
+
+    asyncio.run(run())
+    assert runtime.calls >= 3  # no get(), yet it sampled
+
+
 class BrokenRuntime:
     name = "process"
 
@@ -179,3 +273,76 @@ def test_killed_unit_turns_red_and_comes_back(page: Any, dash_stack: Stack) -> N
     assert runtime is not None
     with Traffic(dash_stack.entries):
         killed_and_restarted(page, runtime)
+
+
+ORDER = {"customer": "quiet", "items": [{"product_id": 2, "quantity": 1}]}
+QUIET_SECONDS = 6.0
+"""Longer than the dashboard's 5 s window."""
+
+
+def test_a_quiet_spell_then_clean_traffic_shows_no_errors(page: Any, dash_stack: Stack) -> None:
+    """Checkouts fail while nobody watches; after a quiet spell, clean traffic shows 0 %."""
+    runtime = dash_stack.runtime
+    assert runtime is not None
+    gateway = dash_stack.entries["micro"]
+    dashboard = page.url
+    page.goto("about:blank")  # no browser on the dashboard from here on
+    with httpx.Client(timeout=5.0) as client:
+        try:
+            runtime.kill("orders")
+            failed = [client.post(gateway + "/orders", json=ORDER).status_code for _ in range(10)]
+        finally:
+            runtime.start("orders")
+        assert all(status >= 500 for status in failed), failed  # 503, or 502 mid-kill
+        time.sleep(QUIET_SECONDS)
+        with Traffic(dash_stack.entries):
+            page.goto(dashboard)
+            page.wait_for_function(
+                """() => {
+                  const cell = document.querySelector(
+                    'td[data-arch="micro"][data-group="checkout"][data-metric="rps"]');
+                  return cell && parseFloat(cell.textContent) > 0;
+                }""",
+                timeout=10_000,
+            )
+            assert figure(page, "micro", "checkout", "error_rate") == "0.0 %"
+
+
+def test_a_killed_monolith_turns_its_column_red(page: Any, dash_stack: Stack) -> None:
+    runtime = dash_stack.runtime
+    assert runtime is not None
+    page.wait_for_selector(unit_box(page, "mono", "monolith", healthy=True), timeout=10_000)
+    try:
+        runtime.kill("monolith")
+        unit_state(page, "mono", "monolith", "down", within=5)
+        unit_state(page, "mono", "lb", "down", within=10)  # answers, but nothing behind it
+        page.wait_for_selector('section[data-arch="mono"][data-state="down"]', timeout=5_000)
+        assert "monolith" in page.locator(unit_box(page, "mono", "lb")).inner_text()
+        for arch, unit in UNITS:
+            if arch == "micro":
+                assert page.locator(unit_box(page, arch, unit)).get_attribute("data-state") == "up"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-monolith-down.png"))
+    finally:
+        runtime.start("monolith")
+    unit_state(page, "mono", "lb", "up", within=15)
+
+
+def test_each_catalog_replica_shows_its_rate_after_scale_3(page: Any, dash_stack: Stack) -> None:
+    runtime = dash_stack.runtime
+    assert runtime is not None
+    with Traffic(dash_stack.entries):
+        runtime.scale("catalog", 3)
+        try:
+            page.wait_for_function(
+                """() => {
+                  const rows = [...document.querySelectorAll(
+                    '[data-arch="micro"][data-unit="catalog"] li[data-instance]')];
+                  return rows.length === 3 && rows.every(r => parseFloat(r.dataset.rps) > 0);
+                }""",
+                timeout=20_000,
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-catalog-3.png"))
+        finally:
+            runtime.scale("catalog", 1)

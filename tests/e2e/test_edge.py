@@ -7,11 +7,13 @@ the lab does when it starts, kills or scales a unit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -76,7 +78,7 @@ def replica() -> Iterator[MakeReplica]:
 
 @pytest.fixture(params=["httptools", "aiohttp"])
 def start_edge(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StartEdge]:
-    """Run ``uvicorn services.gateway.app:app`` with the given settings; answer its URL.
+    """Run ``python -m services.gateway`` with the given settings; answer its URL.
 
     Every edge test runs once per forwarding client (``TWINSHOP_CLIENT``).
     """
@@ -92,9 +94,8 @@ def start_edge(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Start
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [
-                    *(sys.executable, "-m", "uvicorn", "services.gateway.app:app"),
+                    *(sys.executable, "-m", "services.gateway"),
                     *("--host", "127.0.0.1", "--port", str(port)),
-                    *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
                 ],
                 cwd=ROOT,
                 env=env,
@@ -508,3 +509,112 @@ def test_h1pool_transport_errors() -> None:
             await pool.request(f"http://127.0.0.1:{free_port()}", "GET", "/", [], b"")
 
     asyncio.run(refused())
+
+
+class ThreadedServer:
+    """A blocking loopback server in a thread: each connection gets ``script(conn, n)``.
+
+    Unlike the asyncio servers above it runs while the test's event loop is blocked, so a
+    close can reach the kernel before the edge's loop has seen it."""
+
+    def __init__(self, script: Callable[[socket.socket, int], None]) -> None:
+        self.script = script
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[tuple[int, bytes]] = []  # (connection number, request head)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        n = 0
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            n += 1
+            with conn, contextlib.suppress(OSError):
+                self.script(conn, n)
+
+    def read_request(self, conn: socket.socket, n: int) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        self.requests.append((n, data.split(b"\r\n", 1)[0]))
+        return data
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_h1pool_replaces_a_pooled_connection_the_upstream_closed_for_any_method() -> None:
+    closed = threading.Event()
+
+    def script(conn: socket.socket, n: int) -> None:
+        server.read_request(conn, n)
+        conn.sendall(OK)
+        if n == 1:
+            conn.close()  # idle close, as a unit does at its keep-alive timeout or shutdown
+            closed.set()
+
+    server = ThreadedServer(script)
+
+    async def scenario() -> None:
+        pool = H1Pool(connect_timeout=0.5, read_timeout=2.0, keepalive=4.0)
+        try:
+            assert (await pool.request(server.base, "GET", "/first", [], b"")).body == b"ok"
+            # Block the loop: the close reaches our kernel, not yet our event loop.
+            assert closed.wait(5)
+            time.sleep(0.2)
+            answer = await pool.request(server.base, "POST", "/orders", [], b"{}")
+            assert answer.status == 200  # a keyless POST: not retryable, yet never written
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.close()
+    assert server.requests == [(1, b"GET /first HTTP/1.1"), (2, b"POST /orders HTTP/1.1")]
+
+
+@pytest.mark.parametrize("retryable", [True, False])
+def test_h1pool_resends_a_request_broken_before_its_answer_only_when_retryable(
+    retryable: bool,
+) -> None:
+    def script(conn: socket.socket, n: int) -> None:
+        server.read_request(conn, n)
+        conn.sendall(OK)
+        if n == 1:
+            server.read_request(conn, n)  # read, then gone without an answer
+
+    server = ThreadedServer(script)
+
+    async def scenario() -> None:
+        pool = H1Pool(connect_timeout=0.5, read_timeout=2.0, keepalive=4.0)
+        try:
+            await pool.request(server.base, "GET", "/first", [], b"")
+            if retryable:
+                answer = await pool.request(server.base, "POST", "/o", [], b"", retryable=True)
+                assert answer.status == 200
+            else:
+                with pytest.raises(ConnectionBroken):
+                    await pool.request(server.base, "POST", "/o", [], b"")
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.close()
+    sent = [(1, b"GET /first HTTP/1.1"), (1, b"POST /o HTTP/1.1")]
+    assert server.requests == ([*sent, (2, b"POST /o HTTP/1.1")] if retryable else sent)

@@ -26,16 +26,19 @@ def test_every_experiment_ran_and_the_report_has_every_row(
     report: tuple[Path, dict[str, dict[str, Any]]],
 ) -> None:
     folder, results = report
-    assert set(results) == set(EXPERIMENTS)
+    assert set(results) == set(EXPERIMENTS) and "teams" in results
     text = (folder / "report.md").read_text()
     for aspect in ("Structure", "Scalability", "Deployment", "Technological flexibility",
                    "Development and maintenance", "Resilience", "Team structure",
                    "Inter-service communication", "Consistency under crashes"):  # fmt: skip
         assert f"| {aspect} |" in text
     assert (folder / "report.html").read_text().count("<tr>") >= 10
+    assert [row["aspect"] for row in results["teams"]["rows"]] == [
+        "Team structure", "Development and maintenance",
+    ]  # fmt: skip
     for result in results.values():
-        for chart in result["charts"]:
-            assert Path(chart).stat().st_size > 10_000
+        for chart in result["charts"]:  # saved relative to where `twinshop report` ran
+            assert (folder / Path(chart).name).stat().st_size > 10_000
 
 
 def test_invariants_hold_after_every_experiment(

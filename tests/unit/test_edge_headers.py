@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import uvicorn
 
 from services.gateway.config import EdgeSettings
-from services.gateway.proxy import response_headers, split_headers
+from services.gateway.proxy import public_location, response_headers, split_headers
+from services.gateway.upstream import KEEPALIVE_SECONDS
+from shop.kernel import limits
+from shop.kernel.config import UnitSettings
 
 
 def test_request_headers_drop_hop_by_hop_and_host_but_keep_the_rest() -> None:
@@ -66,13 +70,13 @@ def test_head_keeps_the_upstream_length_and_204_gets_none() -> None:
 
 
 def test_settings_defaults_are_the_gateway_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("UNIT", "ROUTES", "UPSTREAMS", "BALANCE"):
+    for name in ("UNIT", "ROUTES", "UPSTREAMS", "BALANCE", "MAX_BODY_BYTES"):
         monkeypatch.delenv(f"TWINSHOP_{name}", raising=False)
     settings = EdgeSettings()
     assert settings.ROUTES == {"/products": "catalog", "/orders": "orders"}
     assert settings.UPSTREAMS == {"catalog": "http://catalog:8000", "orders": "http://orders:8000"}
     assert settings.BALANCE == "least_outstanding"
-    assert settings.MAX_BODY_BYTES == 1024 * 1024
+    assert settings.MAX_BODY_BYTES == UnitSettings().MAX_BODY_BYTES == 64 * 1024  # one limit
     assert settings.served_by == f"gateway/{settings.INSTANCE}@v1"
 
 
@@ -103,3 +107,32 @@ def test_routes_must_name_known_upstreams() -> None:
         EdgeSettings(ROUTES={"/x": "nowhere"}, UPSTREAMS={"catalog": "list:http://a"})
     with pytest.raises(ValueError, match="must start with"):
         EdgeSettings(ROUTES={"x": "catalog"}, UPSTREAMS={"catalog": "list:http://a"})
+
+
+@pytest.mark.parametrize(
+    ("location", "public"),
+    [
+        (b"http://127.0.0.1:41234/products", b"/products"),
+        (b"HTTPS://catalog:8000/products/?q=a", b"/products/?q=a"),
+        (b"//catalog:8000/orders/1", b"/orders/1"),
+        (b"http://catalog:8000", b"/"),
+        (b"/orders/1", b"/orders/1"),
+        (b"orders/1", b"orders/1"),
+    ],
+)
+def test_a_location_keeps_only_its_path(location: bytes, public: bytes) -> None:
+    assert public_location(location) == public
+
+
+def test_an_idempotency_key_named_in_connection_does_not_go_upstream() -> None:
+    incoming = split_headers(
+        [(b"idempotency-key", b"k"), (b"connection", b"close, Idempotency-Key")]
+    )
+    assert incoming.forward == [] and not incoming.idempotency_key
+    kept = split_headers([(b"idempotency-key", b"k"), (b"connection", b"close")])
+    assert kept.forward == [(b"idempotency-key", b"k")] and kept.idempotency_key
+
+
+def test_the_pool_drops_idle_connections_before_the_units_close_them() -> None:
+    assert uvicorn.Config(app="x:y").timeout_keep_alive == limits.UNIT_KEEPALIVE_SECONDS
+    assert KEEPALIVE_SECONDS == limits.EDGE_POOL_KEEPALIVE_SECONDS < limits.UNIT_KEEPALIVE_SECONDS

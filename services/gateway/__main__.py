@@ -1,0 +1,5 @@
+"""``python -m services.gateway``: see ``services.gateway.server``."""
+
+from services.gateway.server import main
+
+main()
