@@ -126,3 +126,17 @@ def test_probes_use_the_paths_the_images_check(containers: dict[str, Any], name:
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["port"] == "http"
     assert [p["containerPort"] for p in container["ports"]] == [8000]
+
+
+def test_databases_run_the_same_init_script_as_compose(compose: dict[str, Any]) -> None:
+    """deploy/k8s keeps a copy of the script compose binds (kustomize reads no file outside
+    its folder): the copy must be the same file."""
+    bound = {
+        mount.split(":")[0]
+        for name in DATABASES
+        for mount in compose[name].get("volumes", [])
+        if str(mount).startswith("./")
+    }
+    assert bound == {"./docker/postgres/only-its-owner.sh"}
+    copy = ROOT / "deploy" / "k8s" / "base" / "postgres-init" / "only-its-owner.sh"
+    assert copy.read_bytes() == (ROOT / "docker" / "postgres" / "only-its-owner.sh").read_bytes()
