@@ -126,8 +126,9 @@ def test_the_resilience_experiment_runs_on_swarm(
         )
     lab = Lab(swarm_runtime, tmp_path, quick=True, entries=swarm_stack.entries)
     result = resilience.run(lab)
-    print(f"\nresilience on swarm: {result.data}")
     crash = {arch: result.data[arch]["crash"] for arch in ("micro", "mono")}
+    kill = {arch: result.data[arch]["kill"] for arch in ("micro", "mono")}
+    print(f"\nresilience on swarm: crash {crash}; kill {kill}")
     assert crash["micro"]["browse_success"] >= 0.99, crash
     assert crash["mono"]["browse_success"] < 0.5, crash
     assert all(problems == [] for problems in result.invariants.values())
