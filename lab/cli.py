@@ -15,8 +15,10 @@ from lab.dashboard.cli import dashboard_command
 from lab.experiment_cli import experiment_command, report_command
 from lab.images import images_app
 from lab.load_cli import load_command
+from lab.runtime.base import Runtime
 from lab.runtime.docker import DockerRuntime
 from lab.runtime.process import ProcessRuntime
+from lab.runtime.swarm import SwarmRuntime
 from lab.runtimes import HomeOpt, RuntimeOpt
 from lab.runtimes import make_runtime as _runtime
 from lab.topology import arches_for
@@ -54,15 +56,16 @@ def up(
     names = {"micro": "microservices (gateway)", "mono": "monolith (lb)"}
     for name, entry in entries.items():
         table.add_row(names[name], entry)
-    if isinstance(rt, DockerRuntime) and len(entries) == 2:
+    if isinstance(rt, DockerRuntime | SwarmRuntime) and len(entries) == 2:
         table.add_row("live dashboard", rt.dashboard)
         table.add_row("locust", f"http://{rt.host}:{rt.locust_port}")
     console.print(table)
-    where = (
-        f"state and logs in {rt.state.root}"
-        if isinstance(rt, ProcessRuntime)
-        else f"logs: docker compose -p {rt.project} logs"
-    )
+    if isinstance(rt, ProcessRuntime):
+        where = f"state and logs in {rt.state.root}"
+    elif isinstance(rt, SwarmRuntime):
+        where = f"logs: docker service logs {rt.stack}_UNIT"
+    else:
+        where = f"logs: docker compose -p {getattr(rt, 'project', '')} logs"
     # Quoted: zsh (macOS's shell) refuses an unquoted URL with a "?".
     console.print(f"Try: curl '{next(iter(entries.values()))}/products?limit=3'", soft_wrap=True)
     console.print(where, soft_wrap=True)
@@ -75,12 +78,13 @@ def down(
     runtime: RuntimeOpt = "process",
     home: HomeOpt = None,
     volumes: Annotated[
-        bool, typer.Option("--volumes", help="docker: also delete the databases' volumes")
+        bool,
+        typer.Option("--volumes", help="docker, swarm: also delete the databases' volumes"),
     ] = False,
 ) -> None:
     """Stop every unit (gracefully); leaves no process behind."""
     rt = _runtime(runtime, home)
-    stopped = rt.down(volumes=volumes) if isinstance(rt, DockerRuntime) else rt.down()
+    stopped = rt.down(volumes=volumes)
     console.print(f"stopped {stopped} units" if stopped else "nothing was running")
 
 
@@ -93,13 +97,13 @@ def reset(
     """Stop everything and forget its data and versions: the next `twinshop up` starts
     every unit at version 1 with fresh databases (the admin token is kept)."""
     rt = _runtime(runtime, home)
-    if isinstance(rt, DockerRuntime):
-        stopped = rt.down(volumes=True)
-        where = f"compose project {rt.project} (containers and database volumes)"
-    else:
+    if isinstance(rt, ProcessRuntime):
         stopped = rt.down()
         forget_process_state(rt)
         where = f"{rt.state.root} (databases, logs, versions)"
+    else:
+        stopped = rt.down(volumes=True)
+        where = f"{_where(rt)} (containers and database volumes)"
     console.print(f"stopped {stopped} units; forgot {where}", soft_wrap=True)
     console.print(f"start again at version 1 with: twinshop up --runtime {rt.name}")
 
@@ -132,23 +136,22 @@ def status(
     console.print(status_table(report, where=_where(rt)))
 
 
-def _where(rt: ProcessRuntime | DockerRuntime) -> str:
+def _where(rt: Runtime) -> str:
     if isinstance(rt, ProcessRuntime):
         return f"state in {rt.state.root}"
-    return f"compose project {rt.project}"
+    if isinstance(rt, SwarmRuntime):
+        return f"swarm stack {rt.stack}"
+    return f"compose project {getattr(rt, 'project', '?')}"
 
 
-def nothing_running(rt: ProcessRuntime | DockerRuntime) -> str:
+def nothing_running(rt: Runtime) -> str:
     """What to say when no architecture runs: where we looked, and how to start it."""
     if isinstance(rt, ProcessRuntime):
         return (
             f"nothing is running (looked in {rt.state.root}; another state folder? pass "
             "--home DIR or set TWINSHOP_HOME); start it with: twinshop up"
         )
-    return (
-        f"nothing is running in compose project {rt.project}; "
-        "start it with: twinshop up --runtime docker"
-    )
+    return f"nothing is running in {_where(rt)}; start it with: twinshop up --runtime {rt.name}"
 
 
 def status_table(report: dict[str, Any], *, where: str) -> Table:
@@ -204,8 +207,7 @@ def start(
 @friendly
 def token(runtime: RuntimeOpt = "process", home: HomeOpt = None) -> None:
     """Print the admin token (for the admin routes: Authorization: Bearer <token>)."""
-    rt = _runtime(runtime, home)
-    print(rt.admin_token() if isinstance(rt, DockerRuntime) else rt.state.admin_token())
+    print(_runtime(runtime, home).admin_token())
 
 
 app.command()(ops_cli.scale)

@@ -1,4 +1,4 @@
-"""Which runtime a command drives (``--runtime process|docker``), built from the options
+"""Which runtime a command drives (``--runtime process|docker|swarm``), built from the options
 and the environment; shared by every CLI module."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from lab.compose import project_name
+from lab.compose import DEFAULT_PROJECT, project_name
 from lab.errors import LabError
+from lab.runtime.base import Runtime
 from lab.runtime.docker import DockerRuntime
 from lab.runtime.process import ProcessRuntime
+from lab.runtime.swarm import SwarmRuntime, advertise_addr, publish_mode
 from lab.state import StateDir
 from lab.topology import Arch
 
@@ -19,8 +21,8 @@ RuntimeOpt = Annotated[
     str,
     typer.Option(
         "--runtime",
-        metavar="process|docker",
-        help="process (local processes) or docker (compose stack)",
+        metavar="process|docker|swarm",
+        help="process (local processes), docker (compose stack) or swarm (a swarm stack)",
     ),
 ]
 HomeOpt = Annotated[
@@ -39,7 +41,7 @@ def make_runtime(
     *,
     gateway_port: int | None = None,
     lb_port: int | None = None,
-) -> ProcessRuntime | DockerRuntime:
+) -> Runtime:
     """The runtime a person asked for. The process runtime runs a supervisor (crashed
     instances come back by themselves, as with Docker's restart policy)."""
     ports: dict[Arch, int] = {
@@ -58,4 +60,15 @@ def make_runtime(
             locust_port=int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089)),
             dashboard_port=int(os.environ.get("TWINSHOP_DASHBOARD_PORT", 8090)),
         )
-    raise LabError(f"--runtime must be process or docker, not {runtime!r}")
+    if runtime == "swarm":
+        return SwarmRuntime(
+            StateDir.from_env(home),
+            stack=os.environ.get("TWINSHOP_STACK", DEFAULT_PROJECT),
+            host=host,
+            edge_ports=ports,
+            locust_port=int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089)),
+            dashboard_port=int(os.environ.get("TWINSHOP_DASHBOARD_PORT", 8090)),
+            advertise_addr=advertise_addr(),
+            publish=publish_mode(),
+        )
+    raise LabError(f"--runtime must be process, docker or swarm, not {runtime!r}")

@@ -15,6 +15,7 @@ import httpx
 from lab.errors import LabError
 from lab.invariants import Snapshot, violations
 from lab.load import Bucket
+from lab.runtime.base import Runtime
 
 ARCHES = ("micro", "mono")
 HOSTING_ORDERS = {"micro": "orders", "mono": "monolith"}
@@ -25,7 +26,7 @@ HOSTING_CATALOG = {"micro": "catalog", "mono": "monolith"}
 class Lab:
     """Where an experiment runs: a started runtime, a results folder, quick or full."""
 
-    runtime: Any  # ProcessRuntime | DockerRuntime
+    runtime: Runtime
     results: Path
     quick: bool = False
     entries: dict[str, str] = field(default_factory=dict)

@@ -21,23 +21,8 @@ from lab.topology import UNITS, Unit
 
 
 def memory_mb(runtime: Any, unit: str) -> float:
-    """Resident memory of every instance of ``unit``, summed."""
-    total = 0.0
-    if runtime.name == "process":
-        for record in runtime.instances(unit):
-            try:
-                status = Path(f"/proc/{record['pid']}/status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        return round(total, 1)
-    for container in runtime._containers():
-        if container.labels.get("com.docker.compose.service") == unit:
-            stats = container.stats(stream=False)
-            total += stats.get("memory_stats", {}).get("usage", 0) / 2**20
-    return round(total, 1)
+    """Resident memory of every instance of ``unit``, summed (the runtime measures it)."""
+    return float(runtime.memory_mb(unit))
 
 
 def architecture_cpus(status: dict[str, Any], arch: str) -> float | None:

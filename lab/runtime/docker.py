@@ -248,7 +248,7 @@ class DockerRuntime:
                 return
             time.sleep(0.2)
 
-    def chaos(self, unit: str, **toggles: Any) -> list[dict[str, Any]]:
+    def chaos(self, unit: str, /, **toggles: Any) -> list[dict[str, Any]]:
         """Set fault toggles on every running container of a unit, from inside each one
         (``docker exec``: the units' ports are not published); returns their toggles."""
         self._refuse_edge(unit, "given fault toggles")
@@ -291,6 +291,14 @@ class DockerRuntime:
         if result.exit_code != 0:
             raise LabError(f"GET {path} on {unit} ({container.name}) failed: {text[-300:]}")
         return json.loads(text)
+
+    def memory_mb(self, unit: str) -> float:
+        """Memory use of every container of ``unit``, summed (the engine's stats)."""
+        total = 0.0
+        for container in self._unit_containers(unit, running=True):
+            stats = container.stats(stream=False)
+            total += stats.get("memory_stats", {}).get("usage", 0) / 2**20
+        return round(total, 1)
 
     def _refuse_edge(self, unit: str, what: str) -> None:
         if unit_named(unit).edge:

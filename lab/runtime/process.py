@@ -140,9 +140,10 @@ class ProcessRuntime:
             self.ensure_supervisor()
         return {arch: f"http://{self.host}:{self.edge_ports[arch]}" for arch in arches}
 
-    def down(self) -> int:
+    def down(self, *, volumes: bool = False) -> int:
         """Stop the supervisor, then every process this state directory knows of; returns
-        how many units' instances were stopped."""
+        how many units' instances were stopped. (``volumes`` is for the container runtimes:
+        the SQLite files stay in the state directory.)"""
         if not self.state.state_file.exists():
             return 0
         self._stop_supervisor()
@@ -231,6 +232,23 @@ class ProcessRuntime:
         response = httpx.get(running[0]["url"] + path, headers=headers, timeout=10.0)
         response.raise_for_status()
         return response.json()
+
+    def admin_token(self) -> str:
+        """The token of the admin routes (kept in the state directory)."""
+        return self.state.admin_token()
+
+    def memory_mb(self, unit_name: str) -> float:
+        """Resident memory of every instance of ``unit_name``, summed (from /proc)."""
+        total = 0.0
+        for record in self.instances(unit_name):
+            try:
+                status = Path(f"/proc/{record['pid']}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return round(total, 1)
 
     def instances(self, unit_name: str) -> list[dict[str, Any]]:
         """What the state says about each instance of a unit (url, pid, port, log)."""
@@ -346,7 +364,7 @@ class ProcessRuntime:
             "outage_seconds": round(outage, 2),
         }
 
-    def chaos(self, unit_name: str, **toggles: Any) -> list[dict[str, Any]]:
+    def chaos(self, unit_name: str, /, **toggles: Any) -> list[dict[str, Any]]:
         """Set fault toggles (latency_ms, error_rate, crash_on_checkout) on every running
         instance of a unit; returns each instance's toggles afterwards."""
         unit = unit_named(unit_name)
