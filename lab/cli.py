@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,13 +15,16 @@ from lab.dashboard.cli import dashboard_command
 from lab.experiment_cli import experiment_command, report_command
 from lab.images import images_app
 from lab.load_cli import load_command
+from lab.runtime.base import Runtime
 from lab.runtime.docker import DockerRuntime
 from lab.runtime.process import ProcessRuntime
+from lab.runtime.swarm import SwarmRuntime
 from lab.runtimes import HomeOpt, RuntimeOpt
 from lab.runtimes import make_runtime as _runtime
 from lab.topology import arches_for
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain help: no boxes to break at 80 columns
     help="twinshop: one shop built twice (monolith and microservices), run side by side.",
     no_args_is_help=True,
     add_completion=False,
@@ -53,19 +56,20 @@ def up(
     names = {"micro": "microservices (gateway)", "mono": "monolith (lb)"}
     for name, entry in entries.items():
         table.add_row(names[name], entry)
-    if isinstance(rt, DockerRuntime) and len(entries) == 2:
+    if isinstance(rt, DockerRuntime | SwarmRuntime) and len(entries) == 2:
         table.add_row("live dashboard", rt.dashboard)
         table.add_row("locust", f"http://{rt.host}:{rt.locust_port}")
     console.print(table)
-    where = (
-        f"state and logs in {rt.state.root}"
-        if isinstance(rt, ProcessRuntime)
-        else f"logs: docker compose -p {rt.project} logs"
-    )
-    console.print(
-        f"Try: curl {next(iter(entries.values()))}/products?limit=3   · {where}   "
-        f"· stop with: twinshop down --runtime {rt.name}"
-    )
+    if isinstance(rt, ProcessRuntime):
+        where = f"state and logs in {rt.state.root}"
+    elif isinstance(rt, SwarmRuntime):
+        where = f"logs: docker service logs {rt.stack}_UNIT"
+    else:
+        where = f"logs: docker compose -p {getattr(rt, 'project', '')} logs"
+    # Quoted: zsh (macOS's shell) refuses an unquoted URL with a "?".
+    console.print(f"Try: curl '{next(iter(entries.values()))}/products?limit=3'", soft_wrap=True)
+    console.print(where, soft_wrap=True)
+    console.print(f"Stop with: twinshop down --runtime {rt.name}", soft_wrap=True)
 
 
 @app.command()
@@ -74,13 +78,43 @@ def down(
     runtime: RuntimeOpt = "process",
     home: HomeOpt = None,
     volumes: Annotated[
-        bool, typer.Option("--volumes", help="docker: also delete the databases' volumes")
+        bool,
+        typer.Option("--volumes", help="docker, swarm: also delete the databases' volumes"),
     ] = False,
 ) -> None:
     """Stop every unit (gracefully); leaves no process behind."""
     rt = _runtime(runtime, home)
-    stopped = rt.down(volumes=volumes) if isinstance(rt, DockerRuntime) else rt.down()
+    stopped = rt.down(volumes=volumes)
     console.print(f"stopped {stopped} units" if stopped else "nothing was running")
+
+
+@app.command()
+@friendly
+def reset(
+    runtime: RuntimeOpt = "process",
+    home: HomeOpt = None,
+) -> None:
+    """Stop everything and forget its data and versions: the next `twinshop up` starts
+    every unit at version 1 with fresh databases (the admin token is kept)."""
+    rt = _runtime(runtime, home)
+    if isinstance(rt, ProcessRuntime):
+        stopped = rt.down()
+        forget_process_state(rt)
+        where = f"{rt.state.root} (databases, logs, versions)"
+    else:
+        stopped = rt.down(volumes=True)
+        where = f"{_where(rt)} (containers and database volumes)"
+    console.print(f"stopped {stopped} units; forgot {where}", soft_wrap=True)
+    console.print(f"start again at version 1 with: twinshop up --runtime {rt.name}")
+
+
+def forget_process_state(rt: ProcessRuntime) -> None:
+    """Delete what a process-runtime shop remembers, but not the admin token."""
+    import shutil
+
+    for folder in (rt.state.data, rt.state.logs, rt.state.upstreams):
+        shutil.rmtree(folder, ignore_errors=True)
+    rt.state.state_file.unlink(missing_ok=True)
 
 
 @app.command()
@@ -97,21 +131,53 @@ def status(
         print(json.dumps(report, indent=2))
         return
     if not report["architectures"]:
-        console.print("nothing is running (start it with: twinshop up)")
+        console.print(nothing_running(rt), soft_wrap=True)
         return
-    table = Table(title=f"twinshop ({report['runtime']} runtime)")
-    columns = ("architecture", "entry", "unit", "instance", "url", "health", "version", "impl")
-    for column in columns:
-        table.add_column(column)
+    console.print(status_table(report, where=_where(rt)))
+
+
+def _where(rt: Runtime) -> str:
+    if isinstance(rt, ProcessRuntime):
+        return f"state in {rt.state.root}"
+    if isinstance(rt, SwarmRuntime):
+        return f"swarm stack {rt.stack}"
+    return f"compose project {getattr(rt, 'project', '?')}"
+
+
+def nothing_running(rt: Runtime) -> str:
+    """What to say when no architecture runs: where we looked, and how to start it."""
+    if isinstance(rt, ProcessRuntime):
+        return (
+            f"nothing is running (looked in {rt.state.root}; another state folder? pass "
+            "--home DIR or set TWINSHOP_HOME); start it with: twinshop up"
+        )
+    return f"nothing is running in {_where(rt)}; start it with: twinshop up --runtime {rt.name}"
+
+
+def status_table(report: dict[str, Any], *, where: str) -> Table:
+    """One line per instance, narrow enough for an 80-column terminal: the entry of each
+    architecture heads its group instead of being repeated on every line."""
+    table = Table(
+        title=f"twinshop ({report['runtime']} runtime, {where})",
+        box=None,
+        show_edge=False,
+        pad_edge=False,
+        title_justify="left",
+    )
+    for column in ("unit", "instance", "url", "health", "version", "impl", "cpus"):
+        table.add_column(column, no_wrap=column == "url")
     for arch, body in report["architectures"].items():
+        table.add_row(f"[bold]{arch}[/]", "", body["entry"], "", "", "", "", end_section=False)
         for unit, instances in body["units"].items():
             for inst in instances:
                 health = "[green]healthy[/]" if inst["healthy"] else "[red]down[/]"
+                cpus = inst.get("cpus")
                 table.add_row(
-                    arch, body["entry"], unit, inst["instance"] or "-", inst["url"], health,
+                    f"  {unit}", inst["instance"] or "-", inst["url"], health,
                     inst["version"] or "-", inst.get("impl") or "-",
+                    f"{cpus:g}" if cpus else "no limit",
                 )  # fmt: skip
-    console.print(table)
+    return table
 
 
 @app.command()
@@ -142,8 +208,7 @@ def start(
 @friendly
 def token(runtime: RuntimeOpt = "process", home: HomeOpt = None) -> None:
     """Print the admin token (for the admin routes: Authorization: Bearer <token>)."""
-    rt = _runtime(runtime, home)
-    print(rt.admin_token() if isinstance(rt, DockerRuntime) else rt.state.admin_token())
+    print(_runtime(runtime, home).admin_token())
 
 
 app.command()(ops_cli.scale)

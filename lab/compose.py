@@ -17,6 +17,43 @@ PYTHON_BASE = "twinshop/python-base:bookworm"
 POSTGRES_BASE = "twinshop/postgres-base:15-bookworm"
 
 
+def project_name() -> str:
+    """The compose project, the same however the clone's folder is named:
+    ``$COMPOSE_PROJECT_NAME``, else the committed ``.env``'s, else ``twinshop``."""
+    if name := os.environ.get("COMPOSE_PROJECT_NAME"):
+        return name
+    try:
+        return env_file_settings(project_root() / ".env").get(
+            "COMPOSE_PROJECT_NAME", DEFAULT_PROJECT
+        )
+    except LabError:
+        return DEFAULT_PROJECT
+
+
+def env_file_settings(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a compose ``.env`` file (comments and blanks skipped)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def update_env_file(path: Path, settings: dict[str, str], *, comment: str = "") -> None:
+    """Set ``settings`` in a compose ``.env`` file, keeping every other line (such as
+    ``COMPOSE_PROJECT_NAME``)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        lines = []
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in settings]
+    if comment and f"# {comment}" not in kept:
+        kept.append(f"# {comment}")
+    kept += [f"{key}={value}" for key, value in settings.items()]
+    path.write_text("\n".join(kept) + "\n")
+
+
 def project_root() -> Path:
     """The folder with docker-compose.yml: this checkout (the lab is installed editable)."""
     root = Path(__file__).resolve().parent.parent

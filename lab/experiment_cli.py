@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from lab.console import console, friendly
-from lab.experiments.common import Lab
+from lab.errors import LabError
+from lab.experiments.common import ARCHES, Lab
+from lab.runtimes import HomeOpt, RuntimeOpt
 
-RuntimeOpt = Annotated[str, typer.Option("--runtime", help="process or docker")]
-HomeOpt = Annotated[str | None, typer.Option("--home", help="state directory (process runtime)")]
 QuickOpt = Annotated[bool, typer.Option("--quick", help="short runs (CI): direction, not size")]
 ResultsOpt = Annotated[Path, typer.Option("--results", help="where runs are written")]
+StartOpt = Annotated[
+    bool,
+    typer.Option("--start", help="start what is not running (micro and mono) without asking first"),
+]
 
 
-def _lab(runtime: str, home: str | None, quick: bool, results: Path) -> Lab:
+def _lab(runtime: str, home: str | None, quick: bool, results: Path, *, start: bool) -> Lab:
     from lab.report import new_run_folder
     from lab.runtimes import make_runtime
 
-    return Lab(make_runtime(runtime, home), new_run_folder(results), quick=quick)
+    rt = make_runtime(runtime, home)
+    ensure_running(rt, start=start, interactive=sys.stdin.isatty())
+    return Lab(rt, new_run_folder(results), quick=quick)
+
+
+def ensure_running(rt: Any, *, start: bool, interactive: bool) -> None:
+    """Both architectures must run: start the missing ones with ``--start``, or after
+    asking on a terminal; otherwise say how (never waits for input without a terminal)."""
+    running = rt.status()["architectures"]
+    missing = tuple(arch for arch in ARCHES if arch not in running)
+    if not missing:
+        return
+    names = " and ".join(missing)
+    if not start and interactive:
+        start = typer.confirm(f"{names} not running ({rt.name} runtime); start now?", default=True)
+    if not start:
+        raise LabError(
+            f"{names} not running ({rt.name} runtime); start with: twinshop up --runtime "
+            f"{rt.name}, or add --start"
+        )
+    with console.status(f"starting {names}…"):
+        rt.up(missing)
 
 
 @friendly
@@ -35,6 +61,7 @@ def experiment_command(
     home: HomeOpt = None,
     quick: QuickOpt = False,
     results: ResultsOpt = Path("results"),
+    start: StartOpt = False,
     last: Annotated[
         int | None, typer.Option(help="teams: replay the last N commits (quick: 50; else all)")
     ] = None,
@@ -47,12 +74,14 @@ def experiment_command(
     ] = False,
 ) -> None:
     """Run one experiment against both architectures and print its rows of the table."""
-    from lab.report import print_rows, run_experiment
+    from lab.report import EXPERIMENTS, print_rows, run_experiment
 
+    if name not in EXPERIMENTS:  # before any folder is made
+        raise LabError(f"no experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
     if name == "teams":
         _teams(quick=quick, results=results, last=last, build_images=build_images)
         return
-    lab = _lab(runtime, home, quick, results)
+    lab = _lab(runtime, home, quick, results, start=start)
     with console.status(f"experiment {name} ({'quick' if quick else 'full'})…"):
         result = run_experiment(name, lab)
     print_rows(result.rows, f"{name}: measured in {result.seconds} s")
@@ -65,11 +94,12 @@ def report_command(
     home: HomeOpt = None,
     quick: QuickOpt = False,
     results: ResultsOpt = Path("results"),
+    start: StartOpt = False,
 ) -> None:
     """Run every experiment, then write report.md and report.html."""
     from lab.report import print_rows, run_all
 
-    lab = _lab(runtime, home, quick, results)
+    lab = _lab(runtime, home, quick, results, start=start)
     outcomes = run_all(lab)
     print_rows([row for r in outcomes for row in r.rows], "twinshop: measured comparison")
     console.print(f"report: {lab.results / 'report.md'} and {lab.results / 'report.html'}")

@@ -11,18 +11,24 @@ import typer
 
 from lab import impls
 from lab.compose import (
-    DEFAULT_PROJECT,
     POSTGRES_BASE,
     PYTHON_BASE,
     compose,
     compose_command,
+    env_file_settings,
+    project_name,
     project_root,
+    update_env_file,
 )
 from lab.console import console, friendly
 from lab.errors import LabError
 from lab.locks import IMAGE_EXTRAS, write_locks
 
-images_app = typer.Typer(help="Build, save and load the twinshop images.", no_args_is_help=True)
+images_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: no boxes to break at 80 columns
+    help="Build, save and load the twinshop images.",
+    no_args_is_help=True,
+)
 RUST_CATALOG = "twinshop/catalog-rs:latest"
 IMAGES = [*(f"twinshop/{name}:latest" for name in IMAGE_EXTRAS), RUST_CATALOG]
 
@@ -45,16 +51,17 @@ def build(*, offline: bool, force: bool = False) -> None:
         _run([str(root / "docker/wheels.sh"), str(root / "docker/wheels"), *locks],
              what="wheels for every image, downloaded on this host")  # fmt: skip
         env_file = root / ".env"
-        env_file.write_text(
-            "# written by `twinshop images build --offline`: compose uses the local bases\n"
-            f"TWINSHOP_PYTHON_IMAGE={PYTHON_BASE}\nTWINSHOP_POSTGRES_IMAGE={POSTGRES_BASE}\n"
+        update_env_file(
+            env_file,
+            {"TWINSHOP_PYTHON_IMAGE": PYTHON_BASE, "TWINSHOP_POSTGRES_IMAGE": POSTGRES_BASE},
+            comment="written by `twinshop images build --offline`: compose uses the local bases",
         )
         console.print(f"wrote {env_file} so that `docker compose up` uses the local bases")
     console.print("[bold]→ twinshop images (compose build)[/]")
     parallel = ["--parallel"] if compose_command() == ("docker-compose",) else []
     # One build per image: lb and the secrets job reuse the gateway image.
     services = ["gateway", "catalog", "orders", "monolith", "locust", "dashboard"]
-    compose(DEFAULT_PROJECT, "build", *parallel, *services, env={"DOCKER_BUILDKIT": "0"})
+    compose(project_name(), "build", *parallel, *services, env={"DOCKER_BUILDKIT": "0"})
     build_rust_catalog(offline=offline)
 
 
@@ -119,9 +126,11 @@ def load(
             raise LabError(f"no such file: {file}")
         _run(["docker", "load", "-i", str(file)], what=f"loading {file}")
         bases_here = _exists(PYTHON_BASE) and _exists(POSTGRES_BASE)
-        if bases_here and not (project_root() / ".env").exists():
-            (project_root() / ".env").write_text(
-                f"TWINSHOP_PYTHON_IMAGE={PYTHON_BASE}\nTWINSHOP_POSTGRES_IMAGE={POSTGRES_BASE}\n"
+        env_file = project_root() / ".env"
+        if bases_here and "TWINSHOP_PYTHON_IMAGE" not in env_file_settings(env_file):
+            update_env_file(
+                env_file,
+                {"TWINSHOP_PYTHON_IMAGE": PYTHON_BASE, "TWINSHOP_POSTGRES_IMAGE": POSTGRES_BASE},
             )
 
     friendly(work)()

@@ -7,7 +7,6 @@ command runs, so the rest of the CLI never loads them.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -34,19 +33,10 @@ def running_entries(arches: tuple[Arch, ...], runtime: str, home: str | None) ->
 
         state = StateDir.from_env(home)
         status, where = ProcessRuntime(state).status(), f"state in {state.root}"
-    elif runtime == "docker":
-        from lab.compose import DEFAULT_PROJECT
-        from lab.runtime.docker import DockerRuntime
-
-        project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
-        ports: dict[Arch, int] = {
-            "micro": int(os.environ.get("TWINSHOP_GATEWAY_PORT", 8080)),
-            "mono": int(os.environ.get("TWINSHOP_LB_PORT", 8081)),
-        }
-        status = DockerRuntime(project=project, edge_ports=ports).status()
-        where = f"compose project {project}"
     else:
-        raise LabError(f"--runtime must be process or docker, not {runtime!r}")
+        from lab.runtimes import make_runtime
+
+        status, where = make_runtime(runtime, home).status(), f"{runtime} runtime"
     entries: dict[str, str] = {}
     for arch in arches:
         body = status["architectures"].get(arch)
@@ -110,7 +100,7 @@ def load_command(
     ] = "process",
     home: Annotated[
         str | None,
-        typer.Option("--home", help="state directory (env TWINSHOP_HOME, default ./.twinshop)"),
+        typer.Option("--home", help="state folder [env TWINSHOP_HOME, else one per user]"),
     ] = None,
 ) -> None:
     """Run the shoppers of loadtests/locustfile.py against a running architecture and

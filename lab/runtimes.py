@@ -1,4 +1,4 @@
-"""Which runtime a command drives (``--runtime process|docker``), built from the options
+"""Which runtime a command drives (``--runtime process|docker|swarm``), built from the options
 and the environment; shared by every CLI module."""
 
 from __future__ import annotations
@@ -8,19 +8,30 @@ from typing import Annotated
 
 import typer
 
-from lab.compose import DEFAULT_PROJECT
+from lab.compose import DEFAULT_PROJECT, project_name
 from lab.errors import LabError
+from lab.runtime.base import Runtime
 from lab.runtime.docker import DockerRuntime
 from lab.runtime.process import ProcessRuntime
+from lab.runtime.swarm import SwarmRuntime, advertise_addr, publish_mode
 from lab.state import StateDir
 from lab.topology import Arch
 
 RuntimeOpt = Annotated[
-    str, typer.Option("--runtime", help="process (local processes) or docker (compose stack)")
+    str,
+    typer.Option(
+        "--runtime",
+        metavar="process|docker|swarm",
+        help="process (local processes), docker (compose stack) or swarm (a swarm stack)",
+    ),
 ]
 HomeOpt = Annotated[
     str | None,
-    typer.Option("--home", help="state directory [env TWINSHOP_HOME, default ./.twinshop]"),
+    typer.Option(
+        "--home",
+        metavar="DIR",
+        help="state folder [env TWINSHOP_HOME, else ~/.local/state/twinshop]",
+    ),
 ]
 
 
@@ -30,7 +41,7 @@ def make_runtime(
     *,
     gateway_port: int | None = None,
     lb_port: int | None = None,
-) -> ProcessRuntime | DockerRuntime:
+) -> Runtime:
     """The runtime a person asked for. The process runtime runs a supervisor (crashed
     instances come back by themselves, as with Docker's restart policy)."""
     ports: dict[Arch, int] = {
@@ -41,7 +52,7 @@ def make_runtime(
     if runtime == "process":
         return ProcessRuntime(StateDir.from_env(home), host=host, edge_ports=ports, supervise=True)
     if runtime == "docker":
-        project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
+        project = project_name()
         return DockerRuntime(
             project=project,
             host=host,
@@ -49,4 +60,15 @@ def make_runtime(
             locust_port=int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089)),
             dashboard_port=int(os.environ.get("TWINSHOP_DASHBOARD_PORT", 8090)),
         )
-    raise LabError(f"--runtime must be process or docker, not {runtime!r}")
+    if runtime == "swarm":
+        return SwarmRuntime(
+            StateDir.from_env(home),
+            stack=os.environ.get("TWINSHOP_STACK", DEFAULT_PROJECT),
+            host=host,
+            edge_ports=ports,
+            locust_port=int(os.environ.get("TWINSHOP_LOCUST_PORT", 8089)),
+            dashboard_port=int(os.environ.get("TWINSHOP_DASHBOARD_PORT", 8090)),
+            advertise_addr=advertise_addr(),
+            publish=publish_mode(),
+        )
+    raise LabError(f"--runtime must be process, docker or swarm, not {runtime!r}")

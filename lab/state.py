@@ -1,5 +1,9 @@
-"""The state directory (``$TWINSHOP_HOME``, default ``./.twinshop``): databases, logs,
-replica lists for discovery, the admin token, and what the lab started."""
+"""The state directory: databases, logs, replica lists for discovery, the admin token, and
+what the lab started.
+
+One per user by default (``$XDG_STATE_HOME/twinshop``, i.e. ``~/.local/state/twinshop``), so
+that every terminal finds the running shop wherever it was opened; ``--home DIR`` or
+``$TWINSHOP_HOME`` pick another one (tests, two shops side by side)."""
 
 from __future__ import annotations
 
@@ -14,14 +18,21 @@ from pathlib import Path
 from typing import Any
 
 
+def default_home() -> Path:
+    """The per-user state folder: ``$XDG_STATE_HOME/twinshop``, else
+    ``~/.local/state/twinshop``."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "twinshop"
+
+
 @dataclass(frozen=True)
 class StateDir:
     root: Path
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> StateDir:
-        root = Path(home or os.environ.get("TWINSHOP_HOME") or ".twinshop").absolute()
-        return cls(root)
+        root = Path(home or os.environ.get("TWINSHOP_HOME") or default_home()).expanduser()
+        return cls(root.absolute())
 
     @property
     def logs(self) -> Path:

@@ -15,6 +15,7 @@ import httpx
 from lab.errors import LabError
 from lab.invariants import Snapshot, violations
 from lab.load import Bucket
+from lab.runtime.base import Runtime
 
 ARCHES = ("micro", "mono")
 HOSTING_ORDERS = {"micro": "orders", "mono": "monolith"}
@@ -25,7 +26,7 @@ HOSTING_CATALOG = {"micro": "catalog", "mono": "monolith"}
 class Lab:
     """Where an experiment runs: a started runtime, a results folder, quick or full."""
 
-    runtime: Any  # ProcessRuntime | DockerRuntime
+    runtime: Runtime
     results: Path
     quick: bool = False
     entries: dict[str, str] = field(default_factory=dict)
@@ -115,6 +116,21 @@ def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def silent_spans(series: Sequence[Sequence[Bucket]], end: float) -> list[tuple[float, float]]:
+    """The stretches of whole seconds in [0, end) in which no request of any series got an
+    answer (each a (start, stop) pair): on a chart they would be a blank gap."""
+    answered = {int(b.t) for one in series for b in one if b.requests}
+    spans: list[tuple[float, float]] = []
+    for second in range(int(end)):
+        if second in answered:
+            continue
+        if spans and spans[-1][1] == second:
+            spans[-1] = (spans[-1][0], second + 1)
+        else:
+            spans.append((second, second + 1))
+    return spans
+
+
 def timeline_chart(
     path: Path,
     title: str,
@@ -122,17 +138,24 @@ def timeline_chart(
     *,
     events: Sequence[tuple[float, str]] = (),
 ) -> str:
-    """Success rate and p95 per second, browse and checkout, micro and mono."""
+    """Success rate and p95 per second, browse and checkout, micro and mono. The two columns
+    share their y-scales row by row (so that micro and mono compare at a glance); only the
+    route groups that ran are drawn and named; seconds in which no request got an answer are
+    shaded and say so."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6), sharex=True)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.4), sharex=True, sharey="row")
     for column, arch in enumerate(ARCHES):
         result = results[arch]
+        ran = []
         for group, colour in (("browse", "tab:blue"), ("checkout", "tab:orange")):
             series = result.series.get(group, [])
+            if not any(b.requests for b in series):
+                continue  # no such load here: no line, no legend entry
+            ran.append(series)
             ts = [b.t for b in series]
             nan = float("nan")
             rates = [100 * (b.requests - b.failures) / b.requests if b.requests else nan
@@ -140,16 +163,29 @@ def timeline_chart(
             p95 = [b.p95_ms if b.p95_ms is not None else nan for b in series]
             axes[0][column].plot(ts, rates, label=group, color=colour)
             axes[1][column].plot(ts, p95, label=group, color=colour)
-        axes[0][column].set_title(f"{arch} — success per second (%)")
-        axes[1][column].set_title(f"{arch} — p95 latency (ms)")
-        axes[0][column].set_ylim(-5, 105)
-        for t, label in events:
+        end = float(
+            getattr(result, "duration_s", 0) or max((b.t + 1 for s in ran for b in s), default=0)
+        )
+        for number, (start, stop) in enumerate(silent_spans(ran, end)):
+            label = "no request answered" if number == 0 else None
+            for row in axes:
+                row[column].axvspan(start, stop, color="grey", alpha=0.15, lw=0, label=label)
+        axes[0][column].set_title(f"{arch} — success per second (%)", fontsize=10)
+        axes[1][column].set_title(f"{arch} — p95 latency (ms)", fontsize=10)
+        axes[0][column].set_ylim(-5, 118)
+        axes[1][column].set_ylim(bottom=0)
+        for number, (t, label) in enumerate(events):
             for row in axes:
                 row[column].axvline(t, color="grey", linestyle="--", linewidth=1)
-            axes[0][column].annotate(label, (t, 102), fontsize=8, rotation=0)
-        axes[0][column].legend(loc="lower left")
+            axes[0][column].annotate(
+                label, (t, 112 - 9 * (number % 2)), fontsize=8, ha="left", va="center",
+                xytext=(3, 0), textcoords="offset points",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "grey", "lw": 0.5},
+            )  # fmt: skip
+        if axes[0][column].get_legend_handles_labels()[0]:
+            axes[0][column].legend(loc="lower left", fontsize=8)
     for ax in axes[1]:
-        ax.set_xlabel("seconds")
+        ax.set_xlabel("seconds since the load started")
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

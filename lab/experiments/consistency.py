@@ -34,6 +34,7 @@ import httpx
 from lab.errors import LabError
 from lab.experiments.common import ARCHES, HOSTING_ORDERS, Lab
 from lab.experiments.model import ExperimentResult, Row
+from lab.runtime.base import Runtime
 from lab.topology import UNITS
 
 VISIBLE = ("confirmed", "cancelling", "cancelled")
@@ -207,10 +208,8 @@ def run(lab: Lab) -> ExperimentResult:
     return result
 
 
-def _admin_token(runtime: Any) -> str:
-    if hasattr(runtime, "admin_token"):
-        return str(runtime.admin_token())
-    return str(runtime.state.admin_token())
+def _admin_token(runtime: Runtime) -> str:
+    return runtime.admin_token()
 
 
 def _new_products(entry: str, token: str) -> list[int]:

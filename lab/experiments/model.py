@@ -29,6 +29,8 @@ class ExperimentResult:
     rows: list[Row]
     data: dict[str, Any] = field(default_factory=dict)
     charts: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    """What to look at in each chart, in the order of ``charts``."""
     invariants: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
     machine: dict[str, Any] = field(default_factory=lambda: machine())

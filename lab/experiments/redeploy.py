@@ -72,7 +72,7 @@ def run(lab: Lab) -> ExperimentResult:
                     lab.results / f"redeploy-{replicas}.png",
                     f"Redeploy orders vs the monolith ({replicas} replica(s) each)",
                     results,
-                    events=[(at, "redeploy")],
+                    events=[(at, "redeploy orders / monolith")],
                 )
             )
         for arch in ARCHES:

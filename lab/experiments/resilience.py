@@ -78,7 +78,11 @@ def run(lab: Lab) -> ExperimentResult:
         lab.results / "resilience.png",
         "Resilience: crash-on-checkout, then kill the unit hosting orders",
         results,
-        events=[(crash_at, "crash"), (kill_at, "kill"), (kill_at + down_for, "start")],
+        events=[
+            (crash_at, "crash in checkout"),
+            (kill_at, "unit killed"),
+            (kill_at + down_for, "unit started"),
+        ],
     )
 
     def figures(arch: str, fault: str) -> str:

@@ -85,19 +85,28 @@ def run() -> ExperimentResult:
     def each(key: str, fmt: str = "{}") -> str:
         return ", ".join(f"{u} {fmt.format(d[key])}" for u, d in micro.items())
 
+    def image(d: dict[str, Any]) -> str:
+        return "not built" if d["image_mb"] is None else f"{d['image_mb']} MB"
+
     images = [d["image_mb"] for d in micro.values()]
-    image_row = "images n/a (not built)" if None in images else each("image_mb", "{} MB")
+    image_row = "images " + ", ".join(f"{u} {image(d)}" for u, d in micro.items())
+    if None in images or mono["image_mb"] is None:
+        sizes = "image sizes: build the images to measure them (twinshop images build)"
+    else:
+        sizes = (
+            f"the services' images weigh {sum(images):.0f} MB together vs the monolith's "
+            f"{mono['image_mb']} MB"
+        )
     rows = [
         Row(
             "Structure",
             "lines of Python, pinned dependencies and size of each deployable's image",
             f"{each('lines')} lines; {each('dependencies')} deps; {image_row}",
-            f"monolith {mono['lines']} lines; {mono['dependencies']} deps; "
-            + (f"{mono['image_mb']} MB" if mono["image_mb"] else "image n/a"),
+            f"monolith {mono['lines']} lines; {mono['dependencies']} deps; image {image(mono)}",
             f"each service holds {min(d['lines'] for d in micro.values())}–"
             f"{max(d['lines'] for d in micro.values())} lines vs the monolith's {mono['lines']}; "
             f"in total micro ships {sum(d['lines'] for d in micro.values())} lines "
-            "(the kernel is copied into each)",
+            f"(the kernel is copied into each); {sizes}",
         ),
         Row(
             "Technological flexibility",

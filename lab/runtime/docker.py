@@ -172,6 +172,7 @@ class DockerRuntime:
             container.remove()
             time.sleep(DNS_SETTLE_SECONDS)
         self.wait_healthy([unit], timeout=timeout)
+        self.wait_edges_see(unit, replicas=replicas)  # return once the edge routes to them
         return len(running), replicas
 
     def redeploy(
@@ -237,7 +238,9 @@ class DockerRuntime:
             "seconds": round(time.monotonic() - started, 2),
         }
 
-    def wait_edges_see(self, unit: str, *, timeout: float = 15.0) -> None:
+    def wait_edges_see(
+        self, unit: str, *, replicas: int | None = None, timeout: float = 15.0
+    ) -> None:
         """Return once every edge in front of ``unit`` has a usable replica of it: the edge
         re-resolves names every second, and after an outage its breaker may still be open
         for a moment. Docker's "healthy" alone does not mean the entry answers yet.
@@ -256,11 +259,13 @@ class DockerRuntime:
             if not isinstance(body, dict):
                 return
             seen = (body.get("upstreams") or {}).get(unit) or {}
-            if seen.get("healthy", 0) >= 1 and seen.get("breaker") != "open":
+            wanted = replicas or 1
+            counted = seen.get("replicas") == replicas if replicas else True
+            if counted and seen.get("healthy", 0) >= wanted and seen.get("breaker") != "open":
                 return
             time.sleep(0.2)
 
-    def chaos(self, unit: str, **toggles: Any) -> list[dict[str, Any]]:
+    def chaos(self, unit: str, /, **toggles: Any) -> list[dict[str, Any]]:
         """Set fault toggles on every running container of a unit, from inside each one
         (``docker exec``: the units' ports are not published); returns their toggles."""
         self._refuse_edge(unit, "given fault toggles")
@@ -303,6 +308,14 @@ class DockerRuntime:
         if result.exit_code != 0:
             raise LabError(f"GET {path} on {unit} ({container.name}) failed: {text[-300:]}")
         return json.loads(text)
+
+    def memory_mb(self, unit: str) -> float:
+        """Memory use of every container of ``unit``, summed (the engine's stats)."""
+        total = 0.0
+        for container in self._unit_containers(unit, running=True):
+            stats = container.stats(stream=False)
+            total += stats.get("memory_stats", {}).get("usage", 0) / 2**20
+        return round(total, 1)
 
     def _refuse_edge(self, unit: str, what: str) -> None:
         if unit_named(unit).edge:
@@ -401,6 +414,7 @@ class DockerRuntime:
             "impl": impls.RUST
             if "catalog-rs" in str(container.attrs["Config"]["Image"])
             else impls.PYTHON,
+            "cpus": (container.attrs["HostConfig"].get("NanoCpus") or 0) / 1e9 or None,
         }
 
 

@@ -38,6 +38,7 @@ import httpx
 from lab import health, impls
 from lab.errors import LabError
 from lab.runtime import processes, restarts
+from lab.runtime.cpu_budget import CpuBudget, cpus_for
 from lab.state import StateDir
 from lab.topology import EDGE_OF, UNITS, Arch, Unit, unit_named
 
@@ -82,6 +83,14 @@ class ProcessRuntime:
     may be ``rust``); later operations keep each instance's own (``impl`` in its record)."""
     _spawned: list[int] = field(default_factory=list, repr=False)
     """Every process this object started, so that ``down`` leaves none behind."""
+    _cpu: CpuBudget | None = field(default=None, repr=False)
+
+    @property
+    def cpu_budget(self) -> CpuBudget:
+        """Where each instance's CPU quota lives (``lab.runtime.cpu_budget``), or why none."""
+        if self._cpu is None:
+            self._cpu = CpuBudget.detect(self.state.root)
+        return self._cpu
 
     # -- the CLI's verbs -------------------------------------------------------------
 
@@ -139,9 +148,10 @@ class ProcessRuntime:
             self.ensure_supervisor()
         return {arch: f"http://{self.host}:{self.edge_ports[arch]}" for arch in arches}
 
-    def down(self) -> int:
+    def down(self, *, volumes: bool = False) -> int:
         """Stop the supervisor, then every process this state directory knows of; returns
-        how many units' instances were stopped."""
+        how many units' instances were stopped. (``volumes`` is for the container runtimes:
+        the SQLite files stay in the state directory.)"""
         if not self.state.state_file.exists():
             return 0
         self._stop_supervisor()
@@ -152,6 +162,7 @@ class ProcessRuntime:
         # Anything this object started that the state no longer names (replaced instances).
         processes.stop([pid for pid in self._spawned if processes.alive(pid)], grace=2)
         self._spawned.clear()
+        self.cpu_budget.prune()
         return len(pids)
 
     def status(self) -> dict[str, Any]:
@@ -231,6 +242,23 @@ class ProcessRuntime:
         response.raise_for_status()
         return response.json()
 
+    def admin_token(self) -> str:
+        """The token of the admin routes (kept in the state directory)."""
+        return self.state.admin_token()
+
+    def memory_mb(self, unit_name: str) -> float:
+        """Resident memory of every instance of ``unit_name``, summed (from /proc)."""
+        total = 0.0
+        for record in self.instances(unit_name):
+            try:
+                status = Path(f"/proc/{record['pid']}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return round(total, 1)
+
     def instances(self, unit_name: str) -> list[dict[str, Any]]:
         """What the state says about each instance of a unit (url, pid, port, log)."""
         return self._unit_records(self._load(), unit_name)[1]
@@ -286,7 +314,33 @@ class ProcessRuntime:
             time.sleep(self.drain_seconds)
             processes.stop([r["pid"] for r in removed], grace=GRACE_SECONDS)
             self._discard(arch, unit_name, removed, grace=0)
+        self.wait_edge_routes(arch, unit_name, replicas)
         return before, replicas
+
+    def wait_edge_routes(
+        self, arch: str, unit_name: str, replicas: int, *, timeout: float = 15.0
+    ) -> bool:
+        """Wait until the edge in front of a unit routes to exactly ``replicas`` healthy
+        instances of it (it re-reads the discovery file every second); False on timeout or
+        when the edge does not route to this unit or does not answer."""
+        arch_units = UNITS.get(arch, ())  # type: ignore[call-overload]
+        if not any(u.edge and unit_name in u.routes.values() for u in arch_units):
+            return False
+        entry = self._load()["architectures"].get(arch, {}).get("entry")
+        if not entry:
+            return False
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    body = client.get(entry + "/health").json()
+                except (httpx.HTTPError, ValueError):
+                    return False
+                seen = (body.get("upstreams") or {}).get(unit_name) or {}
+                if seen.get("replicas") == replicas and seen.get("healthy") == replicas:
+                    return True
+                time.sleep(0.1)
+        return False
 
     def redeploy(
         self,
@@ -341,7 +395,7 @@ class ProcessRuntime:
             "outage_seconds": round(outage, 2),
         }
 
-    def chaos(self, unit_name: str, **toggles: Any) -> list[dict[str, Any]]:
+    def chaos(self, unit_name: str, /, **toggles: Any) -> list[dict[str, Any]]:
         """Set fault toggles (latency_ms, error_rate, crash_on_checkout) on every running
         instance of a unit; returns each instance's toggles afterwards."""
         unit = unit_named(unit_name)
@@ -414,6 +468,10 @@ class ProcessRuntime:
                 if processes.alive(record["pid"]):
                     if port in backoff and now - backoff[port][2] > 10:
                         del backoff[port]  # it stayed up: forget its history
+                    if record.get("cpu_pid") != record["pid"] and restarts.reached_startup(
+                        Path(record["log"]), int(record.get("log_offset", 0))
+                    ):
+                        self._limit(record)
                     continue
                 count, not_before, _ = backoff.get(port, (0, 0.0, 0.0))
                 started = restarts.reached_startup(
@@ -508,6 +566,8 @@ class ProcessRuntime:
                 except LabError:
                     continue
                 record.pop("pending", None)
+                if started.get("cpu_pid") == record["pid"]:
+                    record["cpu_pid"] = record["pid"]
                 if publish:
                     record["published"] = True
                 units.add((started["arch"], started["unit"]))
@@ -520,6 +580,7 @@ class ProcessRuntime:
         """Stop these instances (when still running) and forget them; re-publish the unit."""
         if grace:
             processes.stop([r["pid"] for r in records], grace=grace)
+        self.cpu_budget.prune()
         ports = {r["port"] for r in records}
         with self._transaction() as state:
             units = state["architectures"].get(arch, {}).get("units", {})
@@ -602,6 +663,7 @@ class ProcessRuntime:
                     try:
                         if client.get(record["url"] + "/health").status_code == 200:
                             waiting.remove(record)
+                            self._limit(record)
                     except httpx.HTTPError:
                         pass
                 if waiting and time.monotonic() > deadline:
@@ -643,6 +705,7 @@ class ProcessRuntime:
         pid = processes.spawn(cmd, env=env, log=log)
         self._spawned.append(pid)
         return {
+            "cpus": cpus_for(edge=unit.edge, environ=env),
             "arch": unit.arch,
             "unit": unit.name,
             "pid": pid,
@@ -692,7 +755,14 @@ class ProcessRuntime:
         out: dict[str, Any] = {"instance": None, "url": record["url"]}
         out.update(health.probe(record["url"]))
         out["impl"] = out.get("impl") or record.get("impl", impls.PYTHON)
+        out["cpus"] = self.cpu_budget.applied(record["pid"], _group(record))
         return out
+
+    def _limit(self, record: dict[str, Any]) -> None:
+        """Move a started instance into its own CPU group (its compose budget)."""
+        cpus = float(record.get("cpus") or cpus_for(edge=unit_named(record["unit"]).edge))
+        if self.cpu_budget.limit(record["pid"], _group(record), cpus):
+            record["cpu_pid"] = record["pid"]
 
     def _running(self, state: dict[str, Any], arch: str) -> bool:
         body = state["architectures"].get(arch)
@@ -716,3 +786,8 @@ class ProcessRuntime:
 
     def _save(self, state: dict[str, Any]) -> None:
         self.state.save(state)
+
+
+def _group(record: dict[str, Any]) -> str:
+    """An instance's CPU group: one per arch, unit and port (the port names an instance)."""
+    return f"{record['arch']}-{record['unit']}-{record['port']}"

@@ -231,6 +231,10 @@ class Edge:
             reply.headers.append((b"retry-after", str(retry_after).encode()))
         if status == 405:
             reply.headers.append((b"allow", b"GET, HEAD"))
+        if status == 413:
+            # Answered before the body ended: the connection closes after this answer (see
+            # protocol.py), and says so, or a client would send its next request into it.
+            reply.headers.append((b"connection", b"close"))
         return reply
 
     def _json(self, status: int, data: Any) -> Reply:

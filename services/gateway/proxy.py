@@ -157,14 +157,15 @@ async def forward(
     retryable: bool,
     rid: bytes,
 ) -> Reply:
-    """Send the request to one replica, retrying once elsewhere after a transport failure.
+    """Send the request to one replica, retrying elsewhere after a transport failure.
 
-    Connect failures are retried for every method (the request never left the edge);
-    other transport failures only when ``retryable`` (the rule: ``retryable()``), which
-    the client also gets, for a pooled connection that breaks.  Every failed attempt ejects its
-    replica; the breaker counts requests, so a dead replica whose requests succeed on
-    retry does not open it.  Raises ``EdgeError`` with the edge's own answer (503
-    unavailable, 504 timeout, 502 broken connection).
+    Connect failures are retried for every method (the request never left the edge), on
+    each other usable replica in turn (right after a scale-up, several new replicas may not
+    listen yet); other transport failures once, and only when ``retryable`` (the rule:
+    ``retryable()``), which the client also gets, for a pooled connection that breaks.
+    Every failed attempt ejects its replica; the breaker counts requests, so a dead replica
+    whose requests succeed on retry does not open it.  Raises ``EdgeError`` with the edge's
+    own answer (503 unavailable, 504 timeout, 502 broken connection).
     """
     breaker = upstream.breaker
     balancer = upstream.balancer
@@ -180,6 +181,7 @@ async def forward(
             log.warning("%s: no usable replica; breaker open", upstream.name)
             raise EdgeError(503, f"{upstream.name} unavailable", breaker.retry_after())
         retried = False
+        tried = [replica]
         while True:
             try:
                 reply = await _send(
@@ -198,10 +200,12 @@ async def forward(
                     balancer.eject_seconds,
                 )
                 connect_failed = isinstance(exc, ConnectFailed)
-                if not retried and not trial and (retryable or connect_failed):
+                if not trial and (connect_failed or (retryable and not retried)):
                     other = balancer.pick(exclude=replica)
-                    if other is not None:
-                        replica, retried = other, True
+                    if other is not None and all(other is not t for t in tried):
+                        tried.append(other)
+                        retried = retried or not connect_failed
+                        replica = other
                         continue
                 breaker.failure()
                 decided = True

@@ -44,6 +44,7 @@ def test_up_status_down(home: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"http://127.0.0.1:{args[1]}" in result.stdout
     assert f"http://127.0.0.1:{args[3]}" in result.stdout
+    assert f"curl 'http://127.0.0.1:{args[1]}/products?limit=3'" in result.stdout  # zsh-safe
 
     status = json.loads(twinshop(home, "status", "--json").stdout)
     assert status["runtime"] == "process"
@@ -55,7 +56,7 @@ def test_up_status_down(home: Path) -> None:
     for arch in (micro, mono):
         for instances in arch["units"].values():
             assert len(instances) == 1
-            assert set(instances[0]) == {"instance", "url", "healthy", "version", "impl"}
+            assert set(instances[0]) == {"instance", "url", "healthy", "version", "cpus", "impl"}
             assert instances[0]["impl"] == "python"
             assert instances[0]["healthy"] is True and instances[0]["version"] == "1"
     assert httpx.get(micro["entry"] + "/products/1").status_code == 200
@@ -121,3 +122,51 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     for command in ("up", "down", "status", "kill", "start"):
         assert command in result.stdout
+
+
+def test_help_is_plain_text_that_fits_80_columns() -> None:
+    for args in (["--help"], ["status", "--help"], ["scale", "--help"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "lab.cli", *args],
+            env={**os.environ, "COLUMNS": "80"}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0
+        assert "╭" not in result.stdout and "<bool>" not in result.stdout, result.stdout
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_nothing_running_names_the_folder_it_looked_in(tmp_path: Path) -> None:
+    result = twinshop(tmp_path / "empty", "status")
+    assert result.returncode == 0
+    assert "nothing is running" in result.stdout
+    assert str(tmp_path / "empty") in result.stdout.replace("\n", "")
+
+
+def test_a_mistyped_experiment_leaves_no_results_folder(tmp_path: Path) -> None:
+    result = twinshop(tmp_path, "experiment", "scalling", "--results", str(tmp_path / "r"))
+    assert result.returncode == 1 and "no experiment 'scalling'" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_with_nothing_running_says_how_to_start_without_asking(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "report", "--quick", "--results", str(tmp_path / "r")],
+        env={**os.environ, "TWINSHOP_HOME": str(tmp_path), "COLUMNS": "200"},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "--start" in result.stderr and "twinshop up" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_reset_forgets_data_and_versions(home: Path) -> None:
+    args = ports()
+    assert twinshop(home, "up", "--arch", "mono", *args).returncode == 0
+    assert twinshop(home, "redeploy", "monolith").returncode == 0
+    reset = twinshop(home, "reset")
+    assert reset.returncode == 0, reset.stderr
+    assert not (home / "data").exists() and not (home / "state.json").exists()
+    assert (home / "admin-token").exists()
+    assert twinshop(home, "up", "--arch", "mono", *args).returncode == 0
+    units = json.loads(twinshop(home, "status", "--json").stdout)["architectures"]["mono"]["units"]
+    assert units["monolith"][0]["version"] == "1"

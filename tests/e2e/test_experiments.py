@@ -102,3 +102,33 @@ def test_the_catalog_swapped_to_rust_and_back_failed_no_request(
         assert data["swap"][impl]["failed"] == 0, data["swap"]
         assert data["swap"][impl]["requests"] > 0
     assert data["catalogs"]["rust"]["rps"] > 0 and data["catalogs"]["python"]["rps"] > 0
+
+
+def test_scaling_repeats_every_step_and_gives_each_replica_a_budget(
+    report: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    data = report[1]["scaling"]["data"]
+    assert data["verdict"] in ("micro", "mono", "none")
+    for arch in ("micro", "mono"):
+        for step in data[arch]["steps"]:
+            assert len(step["rps_runs"]) == 3
+            assert step["total_memory_mb"] > step["memory_mb"] > 0
+    assert "applied" in data["cpu_limit"] and data["cpu_limit"]["how"]
+
+
+def test_hops_are_counted_from_the_logs(
+    report: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    data = report[1]["communication"]["data"]
+    assert data["micro"]["hops"]["checkout"] == 3  # client→gateway→orders→catalog
+    assert data["mono"]["hops"]["checkout"] == 2  # client→lb→monolith
+    assert data["micro"]["hops"]["browse"] == data["mono"]["hops"]["browse"] == 2
+
+
+def test_the_html_report_has_the_invariants_and_a_caption_per_chart(
+    report: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    page = (report[0] / "report.html").read_text()
+    charts = sum(len(r["charts"]) for r in report[1].values())
+    assert "<h2>Invariants</h2>" in page
+    assert page.count("<figcaption>") == charts

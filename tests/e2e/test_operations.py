@@ -97,6 +97,13 @@ def test_scale_catalog_to_three_then_back_to_one_without_a_failed_get(
     gateway = ops_stack.entries["micro"]
     try:
         assert runtime.scale("catalog", 3) == (1, 3)
+        # scale returns once the edge routes to the new replicas, not just once they run
+        routed = httpx.get(gateway + "/health", timeout=5).json()["upstreams"]["catalog"]
+        assert (routed["replicas"], routed["healthy"]) == (3, 3)
+        budgets = [
+            i["cpus"] for i in runtime.status()["architectures"]["micro"]["units"]["catalog"]
+        ]
+        assert budgets == ([0.5] * 3 if runtime.cpu_budget.available else [None] * 3)
         seen: set[str] = set()
         started = time.monotonic()
         with httpx.Client(timeout=5.0) as client:

@@ -25,3 +25,11 @@ def test_every_workshop_command_runs_as_written(workshop: WorkshopRun) -> None:
         assert "Traceback" not in output, f"{command}:\n{output[-3000:]}"
     assert len(workshop.outcomes) == len(workshop_commands()) - 1  # the dashboard runs aside
     assert workshop.reports, "twinshop report --quick wrote no report"
+    print(f"workshop commands ran with {workshop.environment}")  # shown with -rP / on failure
+
+
+def test_the_workshop_runs_its_tests_and_ends_with_a_reset() -> None:
+    lines = [" ".join(c) for c in workshop_commands()]
+    assert "python3 -m lab.pipelines test orders" in lines  # pytest in the .[lab] environment
+    assert lines[-1] == "twinshop reset"
+    assert not any(line.startswith("python3 -m pip") for line in lines)

@@ -81,6 +81,8 @@ def test_a_body_over_the_units_limit_is_refused_at_the_edge(edge: Edge) -> None:
         )
         answer = read_until_closed(sock, within=10)
     assert status_of(answer) == 413
+    # It closes the connection, and says so: a pooled client must not reuse it.
+    assert header_of(answer, b"connection") == b"close"
     served_by = header_of(answer, b"x-served-by")
     assert served_by is not None and served_by.startswith(edge.unit.encode())
 

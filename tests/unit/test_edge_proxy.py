@@ -323,3 +323,23 @@ def test_an_ejected_replica_whose_health_answers_is_back_at_once() -> None:
     assert [r.url for r in up.balancer.healthy()] == [A]
     assert up.breaker.state == "half_open"
     assert (A, "GET", "/health") in client.calls
+
+
+def test_connect_failures_are_retried_on_every_other_replica_in_turn() -> None:
+    """Right after a scale-up two new replicas may not listen yet: the third answers."""
+    c = "http://c:1"
+    client = ScriptedClient({A: ConnectFailed("refused"), B: ConnectFailed("refused")})
+    up = upstream(client, A, B, c)
+    reply = send(up, "POST", retryable=False)
+    assert reply.status == 200
+    assert sorted(call[0] for call in client.calls) == [A, B, c]
+    assert [r.url for r in up.balancer.healthy()] == [c]
+
+
+def test_a_broken_connection_is_still_retried_once_only() -> None:
+    c = "http://c:1"
+    failures: dict[str, Exception] = {u: ConnectionBroken("reset") for u in (A, B, c)}
+    client = ScriptedClient(failures)
+    with pytest.raises(EdgeError):
+        send(upstream(client, A, B, c), "GET", retryable=True)
+    assert len(client.calls) == 2

@@ -1,0 +1,74 @@
+"""What every runtime offers (process, docker, swarm): the verbs of the CLI, the experiments
+and the dashboard, in one typed interface. ``lab.runtimes.make_runtime`` picks one."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from lab.topology import Arch
+
+
+class Runtime(Protocol):
+    """Runs both architectures; every method names a unit by its topology name
+    (``gateway``, ``catalog``, ``orders``, ``lb``, ``monolith``), passed by position."""
+
+    name: str
+    host: str
+    edge_ports: dict[Arch, int]
+
+    def up(self, arches: tuple[Arch, ...], *, timeout: float = ...) -> dict[Arch, str]:
+        """Start ``arches``; return each one's entry URL once every unit is healthy."""
+        ...
+
+    def down(self, *, volumes: bool = False) -> int:
+        """Stop everything (``volumes``: also delete the data); returns how many stopped."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """The shape of ``twinshop status --json``."""
+        ...
+
+    def kill(self, unit: str, /) -> int:
+        """Stop every instance at once; it stays down until ``start``."""
+        ...
+
+    def start(self, unit: str, /, *, timeout: float = ...) -> int:
+        """Bring back what ``kill`` stopped; wait until healthy and routed."""
+        ...
+
+    def crash(self, unit: str, /) -> str:
+        """SIGKILL one instance, as a crash would: it comes back by itself."""
+        ...
+
+    def scale(self, unit: str, replicas: int, /, *, timeout: float = ...) -> tuple[int, int]:
+        """Run ``replicas`` instances; returns (before, after)."""
+        ...
+
+    def redeploy(
+        self,
+        unit: str,
+        version: str | None = None,
+        /,
+        *,
+        impl: str | None = ...,
+        timeout: float = ...,
+    ) -> dict[str, Any]:
+        """A new version (and with ``impl``, the catalog's other implementation): rolling
+        with 2+ instances, stop-and-start with one."""
+        ...
+
+    def chaos(self, unit: str, /, **toggles: Any) -> list[dict[str, Any]]:
+        """Set fault toggles on every instance; returns each one's toggles."""
+        ...
+
+    def admin_get(self, unit: str, path: str, /) -> Any:
+        """GET an operator route (``/_…``) of one instance, with the admin token."""
+        ...
+
+    def admin_token(self) -> str:
+        """The token of the admin routes."""
+        ...
+
+    def memory_mb(self, unit: str, /) -> float:
+        """Resident memory of every instance of ``unit``, summed."""
+        ...
