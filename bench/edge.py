@@ -12,6 +12,10 @@
 
 Targets (reported, never asserted): edge throughput >= 50 % of nginx's, and the latency the
 edge adds over going direct at most twice what nginx adds (p50).
+
+Why this script stays above 300 lines: it is one command read top to bottom (arguments,
+starting nginx, the edge and the upstream, measuring, medians, the summary and the tables);
+the parts every benchmark shares are in ``_common.py``, ``_loadgen.py`` and ``_report.py``.
 """
 
 from __future__ import annotations

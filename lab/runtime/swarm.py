@@ -18,6 +18,12 @@ The secrets' values live in the state directory (``.twinshop/swarm/<stack>/``, m
 beside nothing else: they are created in the swarm from there at each ``up``, so that a
 database volume that outlives a swarm still matches its password; ``down --volumes``
 deletes both.
+
+Why this module stays above 300 lines: it is one adapter, the ``Runtime`` protocol over
+``docker stack`` and ``docker service``, and every verb leans on the same few readers (the
+stack's services, their tasks, labels, the entry). The stack file itself is already apart
+(``lab.runtime.swarm_stack``); the rest is only exercised by the swarm suite, which needs a
+Docker engine, so it is kept in one piece rather than split without that suite to prove it.
 """
 
 from __future__ import annotations
