@@ -24,6 +24,7 @@ from typing import Any
 from lab import impls
 from lab.compose import DEFAULT_PROJECT, compose
 from lab.errors import LabError
+from lab.runtime.base import next_version
 from lab.topology import EDGE_OF, UNITS, Arch, unit_named
 
 DATABASES: dict[Arch, tuple[str, ...]] = {
@@ -204,8 +205,6 @@ class DockerRuntime:
 
         ``impl`` (the catalog: python or rust) picks the image the new containers run
         (``TWINSHOP_CATALOG_IMAGE`` in compose)."""
-        from lab.runtime.process import next_version
-
         unit_named(unit)
         running = self._unit_containers(unit, running=True)
         old_version = self._version_of(unit, running)

@@ -36,6 +36,7 @@ import httpx
 from lab import health, impls
 from lab.errors import LabError
 from lab.runtime import processes
+from lab.runtime.base import next_version
 from lab.runtime.cpu_budget import CpuBudget
 from lab.runtime.process_launcher import Launcher
 from lab.runtime.process_state import (
@@ -78,13 +79,6 @@ DRAIN_SECONDS = 1.5
 that no new request reaches it when it gets SIGTERM."""
 GRACE_SECONDS = 10.0
 """SIGTERM, then this long for in-flight requests (uvicorn's own limit is 5 s), then SIGKILL."""
-
-
-def next_version(current: str) -> str:
-    """The version after ``current``: ``1`` -> ``2``; anything not numeric needs --version."""
-    if current.isdigit():
-        return str(int(current) + 1)
-    raise LabError(f"the current version {current!r} is not a number; pass --version V")
 
 
 @dataclass

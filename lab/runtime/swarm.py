@@ -44,6 +44,7 @@ import yaml
 from lab import impls
 from lab.compose import DEFAULT_PROJECT, compose_env, project_root
 from lab.errors import LabError
+from lab.runtime.base import next_version
 from lab.runtime.docker import DATABASES, _client
 from lab.runtime.swarm_stack import interpolate, stack_file
 from lab.state import StateDir
@@ -267,8 +268,6 @@ class SwarmRuntime:
         ``stop-first`` with one (the outage a single replica really has). A new task that
         does not become healthy rolls the service back, and this raises. ``impl`` (the
         catalog: python or rust) swaps the image too (twinshop/catalog-rs)."""
-        from lab.runtime.process import next_version
-
         unit_named(unit)
         service = self._service(unit)
         replicas = _replicas(service)
