@@ -25,22 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     HOST,
     Processes,
-    fmt,
     free_port,
     group_cpu_seconds,
     install_signal_handlers,
-    machine,
-    pick_generator,
-    print_table,
     rss_kb,
-    run_load,
     uss_kb,
     uvicorn_cmd,
     wait_http,
-    warn_if_busy,
     workspace,
-    write_json,
 )
+from _loadgen import measure_url, pick_generator
+from _report import fmt, machine, print_table, warn_if_busy, write_json
 
 from lab import impls
 from lab.errors import LabError
@@ -116,10 +111,10 @@ def measure(args: argparse.Namespace, workdir: Path, procs: Processes) -> dict[s
                 for via in ("direct", "edge"):
                     url = (where["url"] if via == "direct" else where["edge"]) + path
                     if args.warmup > 0:
-                        run_load(generator, url, connections=conns, duration=args.warmup,
+                        measure_url(generator, url, connections=conns, duration=args.warmup,
                                  workdir=workdir)  # fmt: skip
                     cpu0 = group_cpu_seconds(procs.pid(impl))
-                    result = run_load(
+                    result = measure_url(
                         generator, url, connections=conns, duration=args.duration,
                         workdir=workdir,
                     )  # fmt: skip

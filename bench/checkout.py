@@ -22,20 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    free_port,
-    group_cpu_seconds,
-    http,
-    install_signal_handlers,
-    machine,
-    pick_generator,
-    print_table,
-    run_load,
-    verdict,
-    warn_if_busy,
-    workspace,
-    write_json,
-)
+from _common import free_port, group_cpu_seconds, http, install_signal_handlers, workspace
+from _loadgen import measure_url, pick_generator
+from _report import machine, print_table, verdict, warn_if_busy, write_json
 
 ARCHES = ("micro", "mono")
 UNITS_OF = {"micro": ("gateway", "orders", "catalog"), "mono": ("lb", "monolith")}
@@ -98,11 +87,11 @@ def measure(args: argparse.Namespace, home: Path) -> dict[str, Any]:
                         body, headers = b"", {}
                     common = dict(method=method, body=body, headers=headers, workdir=home)
                     if args.warmup > 0:
-                        run_load(generator, url, connections=conns, duration=args.warmup,
+                        measure_url(generator, url, connections=conns, duration=args.warmup,
                                  **common)  # type: ignore[arg-type]  # fmt: skip
                     pids = {u: runtime.instances(u)[0]["pid"] for u in UNITS_OF[arch]}
                     cpu0 = {u: group_cpu_seconds(p) for u, p in pids.items()}
-                    result = run_load(
+                    result = measure_url(
                         generator, url, connections=conns, duration=args.duration,
                         **common,  # type: ignore[arg-type]
                     )  # fmt: skip

@@ -30,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, machine, print_table, warn_if_busy, write_json
+from _common import REPO
+from _report import machine, print_table, warn_if_busy, write_json
 
 WORKER = Path(__file__).resolve().parent / "_edge_cpu_worker.py"
 

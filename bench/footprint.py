@@ -27,19 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    free_port,
-    http,
-    install_signal_handlers,
-    machine,
-    print_table,
-    rss_kb,
-    uss_kb,
-    verdict,
-    warn_if_busy,
-    workspace,
-    write_json,
-)
+from _common import free_port, http, install_signal_handlers, rss_kb, uss_kb, workspace
+from _report import machine, print_table, verdict, warn_if_busy, write_json
 
 ARCHES = ("micro", "mono")
 RSS_TARGET_MB = 60.0

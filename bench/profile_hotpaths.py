@@ -32,18 +32,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
-    free_port,
-    http,
-    install_signal_handlers,
-    machine,
-    pick_generator,
-    print_table,
-    run_load,
-    warn_if_busy,
-    workspace,
-    write_json,
-)
+from _common import free_port, http, install_signal_handlers, workspace
+from _loadgen import measure_url, pick_generator
+from _report import machine, print_table, warn_if_busy, write_json
 
 # name -> (entry arch, method, path template, units to sample)
 SCENARIOS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
@@ -184,7 +175,7 @@ def run(args: argparse.Namespace, home: Path, out: Path, spy: str) -> dict[str, 
                 order = {"customer": "prof", "items": [{"product_id": products[arch],
                                                         "quantity": 1}]}  # fmt: skip
                 body, headers = json.dumps(order).encode(), {"Content-Type": "application/json"}
-            run_load(generator, url, connections=args.connections, duration=1.0, method=method,
+            measure_url(generator, url, connections=args.connections, duration=1.0, method=method,
                      body=body, headers=headers, workdir=home)  # warm-up  # fmt: skip
             spies = {}
             for unit in units:
@@ -198,7 +189,7 @@ def run(args: argparse.Namespace, home: Path, out: Path, spy: str) -> dict[str, 
                     raw,
                 )
             try:
-                load = run_load(generator, url, connections=args.connections,
+                load = measure_url(generator, url, connections=args.connections,
                                 duration=args.duration + 0.5, method=method, body=body,
                                 headers=headers, workdir=home)  # fmt: skip
             finally:

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import FrameType
 
 from lab.runtime import processes
-from lab.runtime.process import ProcessRuntime, SupervisorRetired
+from lab.runtime.process import ProcessRuntime
+from lab.runtime.process_supervision import SupervisorRetired
 from lab.state import StateDir
 
 

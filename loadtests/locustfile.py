@@ -6,8 +6,13 @@
 
 Scenarios are tags: ``--tags browse`` (catalog reads), ``--tags checkout`` (orders with an
 Idempotency-Key), neither for the mix (weights 6:3:1). ``twinshop load`` runs this file.
-A 409 (out of stock) is a correct answer with no order; each 201 order id is recorded in
-``environment.acknowledged_orders`` (and written to ``$TWINSHOP_ORDERS_FILE`` at the end).
+A 409 (out of stock) is a correct answer with no order; each 201 order id is recorded per
+environment: ``acknowledged_orders(environment)`` returns them (and they are written to
+``$TWINSHOP_ORDERS_FILE`` at the end).
+
+What the lab uses from this file (``lab/load/shoppers.py`` describes the interface): the User
+classes defined here, and ``acknowledged_orders(environment) -> list[str]``. This file imports
+only locust: it also runs on its own and in its own image.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import random
 import uuid
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from locust import FastHttpUser, between, events, tag, task
 from locust.env import Environment
@@ -24,10 +30,13 @@ PRODUCTS = 100  # the seed: products 1..100
 PAGE = 20
 
 
+_orders: WeakKeyDictionary[Environment, list[str]] = WeakKeyDictionary()
+
+
 def acknowledged_orders(environment: Environment) -> list[str]:
-    """The ids of the orders the shop confirmed (201) during this run."""
-    orders: list[str] = environment.__dict__.setdefault("acknowledged_orders", [])
-    return orders
+    """The ids of the orders the shop confirmed (201) during this run on ``environment``
+    (the lab runs one environment per target in one process, so they are kept apart)."""
+    return _orders.setdefault(environment, [])
 
 
 class Shopper(FastHttpUser):

@@ -1,11 +1,20 @@
 """What every runtime offers (process, docker, swarm): the verbs of the CLI, the experiments
-and the dashboard, in one typed interface. ``lab.runtimes.make_runtime`` picks one."""
+and the dashboard, in one typed interface, and what they share (``next_version``).
+``lab.runtimes.make_runtime`` picks one."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
+from lab.errors import LabError
 from lab.topology import Arch
+
+
+def next_version(current: str) -> str:
+    """The version after ``current``: ``1`` -> ``2``; anything not numeric needs --version."""
+    if current.isdigit():
+        return str(int(current) + 1)
+    raise LabError(f"the current version {current!r} is not a number; pass --version V")
 
 
 class Runtime(Protocol):

@@ -1,4 +1,6 @@
-"""Small helpers for local processes and ports: spawn, check, stop."""
+"""Small helpers for local processes and ports: spawn, check, stop, measure (from /proc).
+
+The lab's process runtime and the benchmarks (``bench/``) both use them."""
 
 from __future__ import annotations
 
@@ -31,8 +33,9 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 """Processes this Python process started: kept so they can be reaped (no zombies)."""
 
 
-def spawn(cmd: list[str], *, env: dict[str, str], log: Path) -> int:
-    """Start a process in its own session (it outlives the CLI), output to ``log``."""
+def spawn(cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None) -> int:
+    """Start a process in its own session (it outlives the CLI; our Ctrl-C does not reach
+    it), output appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -41,6 +44,7 @@ def spawn(cmd: list[str], *, env: dict[str, str], log: Path) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=cwd,
             start_new_session=True,
         )
     _children[proc.pid] = proc
@@ -105,3 +109,47 @@ def stop(pids: list[int], *, grace: float = 10.0, kill: bool = False) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.05)
+
+
+def rss_kb(pid: int) -> int | None:
+    """VmRSS of a process in kB (None when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def uss_kb(pid: int) -> int | None:
+    """Unique set size in kB (private pages: what this process alone holds, i.e. what one
+    more replica of it costs; shared libraries count once per machine). None when gone."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    try:
+        return sum(int(fields[k].split()[0]) for k in ("Private_Clean", "Private_Dirty"))
+    except (KeyError, ValueError):
+        return None
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """user+system CPU seconds of every live process in process group ``pgid``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        # after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+        # cmajflt utime stime ...
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks

@@ -18,6 +18,12 @@ The secrets' values live in the state directory (``.twinshop/swarm/<stack>/``, m
 beside nothing else: they are created in the swarm from there at each ``up``, so that a
 database volume that outlives a swarm still matches its password; ``down --volumes``
 deletes both.
+
+Why this module stays above 300 lines: it is one adapter, the ``Runtime`` protocol over
+``docker stack`` and ``docker service``, and every verb leans on the same few readers (the
+stack's services, their tasks, labels, the entry). The stack file itself is already apart
+(``lab.runtime.swarm_stack``); the rest is only exercised by the swarm suite, which needs a
+Docker engine, so it is kept in one piece rather than split without that suite to prove it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import yaml
 from lab import impls
 from lab.compose import DEFAULT_PROJECT, compose_env, project_root
 from lab.errors import LabError
+from lab.runtime.base import next_version
 from lab.runtime.docker import DATABASES, _client
 from lab.runtime.swarm_stack import interpolate, stack_file
 from lab.state import StateDir
@@ -261,8 +268,6 @@ class SwarmRuntime:
         ``stop-first`` with one (the outage a single replica really has). A new task that
         does not become healthy rolls the service back, and this raises. ``impl`` (the
         catalog: python or rust) swaps the image too (twinshop/catalog-rs)."""
-        from lab.runtime.process import next_version
-
         unit_named(unit)
         service = self._service(unit)
         replicas = _replicas(service)

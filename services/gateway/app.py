@@ -3,6 +3,11 @@
 Run it with ``python -m services.gateway --host 127.0.0.1 --port 8080``
 (``services.gateway.server``), which also puts the client limits of
 ``services.gateway.protocol`` in force; plain ``uvicorn services.gateway.app:app`` does not.
+
+Why this module stays above 300 lines: it is the edge's ASGI application, one request path
+(route, forward, count, answer), with its own small replies and the two Prometheus collectors
+that read the same upstreams. The transport (``protocol``, ``h1pool``, ``client``), the
+routing (``routes``), balancing and breaking already live apart.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lab.runtime.processes import free_port
 from services.gateway.client import ConnectFailed, ConnectionBroken, ReadTimeout
 from services.gateway.h1pool import H1Pool
 from tests.e2e.fake_upstream import FakeServer
@@ -40,12 +41,6 @@ FAST = {
 
 StartEdge = Callable[..., str]
 MakeReplica = Callable[..., FakeServer]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_discovery(path: Path, *replicas: FakeServer) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from lab.errors import LabError
 from lab.load import (
+    DEFAULT_LOCUSTFILE,
     Bucket,
     Histogram,
     LoadResult,
     Recorder,
     describe_failure,
     import_locust,
+    load_shoppers,
     route_group,
     run_load,
 )
@@ -162,3 +165,23 @@ def test_failure_reasons_group_well() -> None:
 def test_bad_arguments_fail_before_any_load(kwargs: dict[str, object]) -> None:
     with pytest.raises(LabError):
         run_load({"micro": "http://127.0.0.1:9"}, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_locustfile_meets_the_engines_interface(tmp_path: Path) -> None:
+    """The lab uses the User classes and ``acknowledged_orders(environment)``, kept per
+    environment (the engine runs one per target in one process)."""
+    shoppers = load_shoppers(DEFAULT_LOCUSTFILE)
+    assert [cls.__name__ for cls in shoppers.users] == ["Shopper"]
+    from locust.env import Environment
+
+    micro, mono = Environment(), Environment()
+    shoppers.acknowledged_orders(micro).append("o-1")
+    assert shoppers.acknowledged_orders(micro) == ["o-1"]
+    assert shoppers.acknowledged_orders(mono) == []
+    without_orders = tmp_path / "plain.py"
+    without_orders.write_text("from locust import HttpUser\n\nclass Reader(HttpUser):\n    pass\n")
+    assert load_shoppers(without_orders).acknowledged_orders(micro) == []
+    empty = tmp_path / "empty.py"
+    empty.write_text("X = 1\n")
+    with pytest.raises(LabError, match="no locust User"):
+        load_shoppers(empty)
