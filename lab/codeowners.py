@@ -11,7 +11,7 @@ from pathlib import Path
 CODEOWNERS = ".github/CODEOWNERS"
 # The platform's shared code that every Python image carries: a change to it is reviewed by
 # the platform team, but it does not make the platform a co-owner of every service's release.
-SHARED = ("shop/__init__.py", "shop/kernel/", "services/__init__.py", "docker/")
+SHARED = ("shop/__init__.py", "shop/core/", "shop/kernel/", "services/__init__.py", "docker/")
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def runtime_files(root: Path, item: Deployable, graph: ImportGraph) -> set[str]:
 def suite(root: Path, item: Deployable, graph: ImportGraph | None = None) -> list[str]:
     """The unit test files of a deployable's pipeline: those whose own imports (through the
     tests' helper modules) reach a module the image runs. A test of a service's own code
-    (anything but the shared kernel) runs in the pipelines running that code; a test of the
+    (anything but the shared core and kernel) runs in the pipelines running that code; a test of the
     kernel alone runs in every pipeline whose image runs that part of the kernel."""
     graph = graph or ImportGraph(root, repo_files(root))
     runs = {f for f in runtime_files(root, item, graph) if f.endswith(".py")}

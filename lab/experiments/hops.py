@@ -1,7 +1,7 @@
 """Network hops of one request, counted from its request id across the units' logs.
 
 Every unit and edge writes one JSON line per request it served, with the ``request_id``
-the edge gave it (``shop.kernel.logs``); the id travels with every call the request makes.
+the edge gave it (``shop.core.logs``); the id travels with every call the request makes.
 So the lines carrying one id are the network hops that request took: client → edge,
 edge → unit, and in micro orders → catalog for a checkout."""
 

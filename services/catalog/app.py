@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.catalog.reservations import reservations_router
 from shop.catalog.bootstrap import seed_catalog
-from shop.catalog.reservations import reservations_router
 from shop.catalog.router import products_router
 from shop.catalog.sql import metadata as catalog_tables
 from shop.kernel.app import create_unit_app

@@ -36,9 +36,9 @@ from services.gateway.proxy import (
 )
 from services.gateway.routes import RouteTable
 from services.gateway.upstream import Upstream
-from shop.kernel import request_id
-from shop.kernel.logs import RequestLog
-from shop.kernel.metrics import CONTENT_TYPE, OTHER, PATH, RequestMetrics, method_label
+from shop.core import request_id
+from shop.core.logs import RequestLog
+from shop.core.metrics import CONTENT_TYPE, OTHER, PATH, RequestMetrics, method_label
 
 log = logging.getLogger("twinshop.edge")
 

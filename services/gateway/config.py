@@ -12,9 +12,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shop.kernel import limits
-from shop.kernel.discovery import parse_discovery
-from shop.kernel.instance import default_instance
+from shop.core import limits
+from shop.core.discovery import parse_discovery
+from shop.core.instance import default_instance
 
 GATEWAY_ROUTES = {"/products": "catalog", "/orders": "orders"}
 GATEWAY_UPSTREAMS = {"catalog": "http://catalog:8000", "orders": "http://orders:8000"}
@@ -32,7 +32,7 @@ class EdgeSettings(BaseSettings):
     VERSION: str = "1"
     # Path prefix -> upstream name; longest prefix wins, "/" catches everything.
     ROUTES: dict[str, str] = Field(default_factory=lambda: dict(GATEWAY_ROUTES))
-    # Upstream name -> discovery spec (shop.kernel.discovery).
+    # Upstream name -> discovery spec (shop.core.discovery).
     UPSTREAMS: dict[str, str] = Field(default_factory=lambda: dict(GATEWAY_UPSTREAMS))
     BALANCE: Literal["round_robin", "least_outstanding"] = "least_outstanding"
     # The forwarding client (services.gateway.client): same behaviour, different speed.
@@ -59,7 +59,7 @@ class EdgeSettings(BaseSettings):
     IDLE_TIMEOUT: float = Field(default=5.0, gt=0)  # seconds
     MAX_CONNECTIONS: int = Field(default=1000, ge=1)
     MAX_IN_FLIGHT: int = Field(default=500, ge=1)
-    # One JSON line per request on stdout (shop.kernel.logs); 0 turns it off.
+    # One JSON line per request on stdout (shop.core.logs); 0 turns it off.
     LOG_REQUESTS: bool = True
 
     @field_validator("ROUTES")

@@ -3,7 +3,7 @@
 Only what a proxy for small JSON services needs: one request at a time per connection,
 whole bodies (length, chunked or close-delimited), TCP or TLS.  Idle connections are
 reused newest first and dropped after ``keepalive`` seconds (below the units' keep-alive,
-``shop.kernel.limits``).  Stale connections never cost a request:
+``shop.core.limits``).  Stale connections never cost a request:
 
 - one the upstream closed while it sat in the pool (the end of the stream is waiting to
   be read, seen just before writing) is dropped, and the request goes out on another,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from shop.kernel import limits, request_id
+from shop.core import limits, request_id
 
 if TYPE_CHECKING:
     from services.gateway.config import EdgeSettings

@@ -41,7 +41,7 @@ from uvicorn.server import ServerState
 
 from services.gateway import limits as edge_limits
 from services.gateway.limits import LIMITED, EdgeLimits, Refusal
-from shop.kernel import request_id
+from shop.core import request_id
 
 # Where the connection is; each phase has its own deadline (WAIT and CLOSING none).
 IDLE = 0  # no request yet, or the last one answered: idle_timeout

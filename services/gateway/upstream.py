@@ -13,8 +13,8 @@ from services.gateway.balancer import Balancer, Strategy
 from services.gateway.breaker import CircuitBreaker
 from services.gateway.client import make_client
 from services.gateway.transport import ClientKind, TransportError, UpstreamClient
-from shop.kernel import limits
-from shop.kernel.discovery import Discovery, parse_discovery
+from shop.core import limits
+from shop.core.discovery import Discovery, parse_discovery
 
 log = logging.getLogger("twinshop.edge")
 

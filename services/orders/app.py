@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.orders.inventory import CatalogOverHttp
+from shop.core.discovery import parse_discovery
 from shop.kernel.app import create_unit_app
 from shop.kernel.chaos import Chaos
 from shop.kernel.config import UnitSettings, settings_for
 from shop.kernel.db import create_schema, database_works, make_engine
-from shop.kernel.discovery import parse_discovery
 from shop.orders import saga
 from shop.orders.checkout import CheckoutRequest, Render, Settings
 from shop.orders.housekeeping import Reconciler

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from shop.kernel import deadline as budget
-from shop.kernel import request_id
-from shop.kernel.discovery import Discovery
+from shop.core import deadline as budget
+from shop.core import request_id
+from shop.core.discovery import Discovery
 from shop.orders.model import OrderLine
 from shop.orders.ports import InsufficientStock, InventoryUnavailable, UnknownProducts
 

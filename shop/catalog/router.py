@@ -13,10 +13,10 @@ from shop.catalog.model import DuplicateSku, NewProduct, Product, ProductNotFoun
 from shop.catalog.schemas import Product as ProductOut
 from shop.catalog.schemas import ProductCreate, ProductPage, ProductUpdate
 from shop.catalog.sql import CatalogUnitOfWork
+from shop.core.text import CleanStr
 from shop.kernel.admin import ADMIN_SECURITY, admin_route_class
 from shop.kernel.app import Error
 from shop.kernel.reads import Reads
-from shop.kernel.text import CleanStr
 
 MAX_OFFSET = 1_000_000_000
 Limit = Annotated[int, Query(ge=1, le=100)]

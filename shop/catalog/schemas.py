@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shop.catalog.model import MAX_PRICE_CENTS, MAX_STOCK
-from shop.kernel.text import CleanStr
+from shop.core.text import CleanStr
 
 PriceCents = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
 Stock = Annotated[int, Field(ge=0, le=MAX_STOCK)]

@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shop.core.logs import RequestLog
+from shop.core.metrics import CONTENT_TYPE, PATH, MetricsMiddleware, RequestMetrics
 from shop.kernel.chaos import Chaos, ChaosMiddleware, chaos_router
 from shop.kernel.config import UnitSettings
 from shop.kernel.docs import add_offline_docs
-from shop.kernel.logs import RequestLog
-from shop.kernel.metrics import CONTENT_TYPE, PATH, MetricsMiddleware, RequestMetrics
 from shop.kernel.middleware import UnitHeaders
 
 log = logging.getLogger("twinshop")

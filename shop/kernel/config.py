@@ -10,8 +10,8 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from shop.kernel import limits
-from shop.kernel.instance import default_instance
+from shop.core import limits
+from shop.core.instance import default_instance
 
 
 class UnitSettings(BaseSettings):
@@ -31,7 +31,7 @@ class UnitSettings(BaseSettings):
     SEED_PRODUCTS: int = 100
     SEED_STOCK: int = 1000
     MAX_BODY_BYTES: int = limits.MAX_BODY_BYTES  # shared with the edges
-    # One JSON line per request on stdout (shop.kernel.logs); 0 turns it off.
+    # One JSON line per request on stdout (shop.core.logs); 0 turns it off.
     LOG_REQUESTS: bool = True
     # orders (microservices) only: how to reach catalog, and how patient to be.
     CATALOG_URL: str = "http://catalog:8000"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.kernel import request_id
-from shop.kernel.logs import REQUEST_ID_KEY
+from shop.core import request_id
+from shop.core.logs import REQUEST_ID_KEY
 
 
 class UnitHeaders:

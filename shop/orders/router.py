@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 
+from shop.core.text import CleanStr
 from shop.kernel.app import Error
-from shop.kernel.text import CleanStr
 from shop.orders import services
 from shop.orders.checkout import CheckoutRequest, Render
 from shop.orders.idempotency import Answer, fingerprint, key_is_valid

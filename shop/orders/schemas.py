@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from shop.kernel.text import CleanStr
+from shop.core.text import CleanStr
 from shop.orders.model import MAX_ITEMS, MAX_PRODUCT_ID, MAX_QUANTITY, Order
 
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from services.orders.inventory import CatalogOverHttp
-from shop.kernel import request_id
-from shop.kernel.discovery import StaticDiscovery
+from shop.core import request_id
+from shop.core.discovery import StaticDiscovery
 from shop.orders.model import OrderLine
 from shop.orders.ports import InsufficientStock, InventoryUnavailable, UnknownProducts
 

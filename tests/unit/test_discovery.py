@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shop.kernel.discovery import DnsDiscovery, FileDiscovery, StaticDiscovery, parse_discovery
+from shop.core.discovery import DnsDiscovery, FileDiscovery, StaticDiscovery, parse_discovery
 
 
 def test_specs_pick_the_right_adapter(tmp_path: Path) -> None:

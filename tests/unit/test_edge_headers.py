@@ -8,7 +8,7 @@ import uvicorn
 from services.gateway.config import EdgeSettings
 from services.gateway.proxy import public_location, response_headers, split_headers
 from services.gateway.upstream import KEEPALIVE_SECONDS
-from shop.kernel import limits
+from shop.core import limits
 from shop.kernel.config import UnitSettings
 
 

@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.catalog.app import create_app as create_catalog
 from services.gateway.app import Edge
 from services.gateway.config import EdgeSettings
+from shop.core.logs import RequestLog, enabled_from_env
+from shop.core.metrics import MetricsMiddleware, RequestMetrics
 from shop.kernel.config import UnitSettings
-from shop.kernel.logs import RequestLog, enabled_from_env
-from shop.kernel.metrics import MetricsMiddleware, RequestMetrics
 from tests.e2e.fake_upstream import FakeServer
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from lab.pact import Interaction, MockProvider, Pact
 from services.orders.inventory import CatalogOverHttp
-from shop.kernel.discovery import StaticDiscovery
+from shop.core.discovery import StaticDiscovery
 from shop.orders.model import OrderLine
 from shop.orders.ports import InsufficientStock, InventoryUnavailable, UnknownProducts
 

@@ -27,8 +27,9 @@ def test_the_import_graph_follows_what_each_entry_really_imports() -> None:
     catalog = graph.closure_files(["services.catalog.app"])
     monolith = graph.closure_files(["monolith.app"])
     gateway = graph.closure_files(["services.gateway.app"])
-    assert "shop/catalog/reservations.py" in catalog  # the HTTP reservations: micro only
-    assert "shop/catalog/reservations.py" not in monolith
+    assert "services/catalog/reservations.py" in catalog  # the HTTP reservations: micro only
+    assert "services/catalog/reservations.py" not in monolith
+    assert "shop/orders/saga.py" not in monolith  # the monolith checks out in one transaction
     assert {"shop/orders/services.py", "monolith/inventory.py"} <= monolith
     assert "services/catalog/__init__.py" in catalog  # the packages above the entry run too
     assert not any(f.startswith(("shop/catalog", "shop/orders")) for f in gateway)
@@ -47,8 +48,8 @@ def test_a_catalog_change_needs_one_team_in_micro_and_every_team_in_the_monolith
 
 
 def test_a_kernel_change_reaches_every_service_that_runs_it(layout: Layout) -> None:
-    micro = layout.impact(["shop/kernel/metrics.py"], "micro")
-    mono = layout.impact(["shop/kernel/metrics.py"], "mono")
+    micro = layout.impact(["shop/core/metrics.py"], "micro")
+    mono = layout.impact(["shop/core/metrics.py"], "mono")
     assert micro.images == ["catalog", "orders", "gateway"]
     assert sorted(micro.units) == ["catalog", "gateway", "orders"]
     assert mono.images == ["gateway", "monolith"] and sorted(mono.units) == ["lb", "monolith"]
@@ -58,7 +59,7 @@ def test_a_kernel_change_reaches_every_service_that_runs_it(layout: Layout) -> N
 def test_a_file_copied_but_not_imported_rebuilds_the_image_without_a_redeploy(
     layout: Layout,
 ) -> None:
-    mono = layout.impact(["shop/catalog/reservations.py"], "mono")
+    mono = layout.impact(["shop/orders/saga.py"], "mono")  # copied with shop/orders, not run
     assert (mono.images, mono.units) == (["monolith"], [])
 
 
@@ -73,12 +74,12 @@ def test_measured_suite_and_build_times_add_up_per_change(layout: Layout) -> Non
     layout.suite_seconds.update({name: 1.5 for name in layout.suites})
     layout.build_seconds.update({"catalog": 10.0, "orders": 20.0, "gateway": 5.0})
     try:
-        micro = layout.impact(["shop/kernel/metrics.py"], "micro")
+        micro = layout.impact(["shop/core/metrics.py"], "micro")
         assert (micro.test_seconds, micro.build_seconds) == (4.5, 35.0)
     finally:
         layout.suite_seconds.clear()
         layout.build_seconds.clear()
-    micro = layout.impact(["shop/kernel/metrics.py"], "micro")
+    micro = layout.impact(["shop/core/metrics.py"], "micro")
     assert (micro.test_seconds, micro.build_seconds) == (None, None)
 
 
@@ -125,7 +126,7 @@ def test_the_rows_carry_figures_and_a_verdict_computed_from_them(layout: Layout)
     commits = [
         history.Commit("a" * 40, "catalog only", ("shop/catalog/model.py",)),
         history.Commit("b" * 40, "orders only", ("shop/orders/model.py",)),
-        history.Commit("c" * 40, "kernel", ("shop/kernel/metrics.py",)),
+        history.Commit("c" * 40, "kernel", ("shop/core/metrics.py",)),
         history.Commit("d" * 40, "docs", ("README.md",)),
     ]
     replayed = teams.replay(layout, commits)

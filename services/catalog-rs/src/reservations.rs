@@ -1,5 +1,5 @@
 //! The internal API for the orders service: reserve and release stock per order,
-//! idempotent by order id (`shop/catalog/reservations.py`).
+//! idempotent by order id (`services/catalog/reservations.py`).
 
 use std::time::{Duration, Instant};
 

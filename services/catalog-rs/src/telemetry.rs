@@ -1,5 +1,5 @@
-//! `/metrics` (the Python units' names: `shop/kernel/metrics.py`) and the JSON line per
-//! request on stdout (`shop/kernel/logs.py`).
+//! `/metrics` (the Python units' names: `shop/core/metrics.py`) and the JSON line per
+//! request on stdout (`shop/core/logs.py`).
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};

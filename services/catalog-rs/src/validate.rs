@@ -277,7 +277,7 @@ pub fn strict_any_int(
     strict_int(map, name, (i64::MIN, i64::MAX), false, base, errors).flatten()
 }
 
-/// No control characters or lone surrogates (`shop.kernel.text.CleanStr`).
+/// No control characters or lone surrogates (`shop.core.text.CleanStr`).
 pub fn clean(text: &str) -> bool {
     !text.chars().any(char::is_control)
 }

@@ -10,7 +10,7 @@ in one process (tests) without colliding.
 
 ``MetricsMiddleware`` is plain ASGI and cheap on the hot path: the labelled children are
 created once per (route, method, status) and kept in a dict.  It also writes the
-per-request log line (``shop.kernel.logs``), so one wrapper serves both.
+per-request log line (``shop.core.logs``), so one wrapper serves both.
 
 Needs only ``prometheus_client`` and the standard library: the edge imports it too.
 """
@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
-from shop.kernel.logs import REQUEST_ID_KEY, RequestLog
+from shop.core.logs import REQUEST_ID_KEY, RequestLog
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PATH = "/metrics"

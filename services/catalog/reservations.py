@@ -23,7 +23,7 @@ from shop.catalog.model import (
 )
 from shop.catalog.schemas import PricedItem, ReleaseOut, ReservationOut, ReservationRequest
 from shop.catalog.sql import CatalogUnitOfWork
-from shop.kernel import deadline as budget
+from shop.core import deadline as budget
 from shop.kernel.db import retry_on_conflict
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64)]
