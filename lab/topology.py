@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shop.core.routes import GATEWAY_ROUTES, LB_ROUTES
+
 Arch = Literal["micro", "mono"]
 ARCHES: tuple[Arch, ...] = ("micro", "mono")
 
@@ -31,13 +33,13 @@ UNITS: dict[Arch, tuple[Unit, ...]] = {
             "micro",
             "services.gateway.app:app",
             edge=True,
-            routes={"/products": "catalog", "/orders": "orders"},
+            routes=dict(GATEWAY_ROUTES),
         ),
         Unit("catalog", "micro", "services.catalog.app:app", database=True),
         Unit("orders", "micro", "services.orders.app:app", database=True, needs=("catalog",)),
     ),
     "mono": (
-        Unit("lb", "mono", "services.gateway.app:app", edge=True, routes={"/": "monolith"}),
+        Unit("lb", "mono", "services.gateway.app:app", edge=True, routes=dict(LB_ROUTES)),
         Unit("monolith", "mono", "monolith.app:app", database=True),
     ),
 }

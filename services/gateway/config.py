@@ -15,10 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shop.core import limits
 from shop.core.discovery import parse_discovery
 from shop.core.instance import default_instance
+from shop.core.routes import GATEWAY_ROUTES, LB_ROUTES
 
-GATEWAY_ROUTES = {"/products": "catalog", "/orders": "orders"}
 GATEWAY_UPSTREAMS = {"catalog": "http://catalog:8000", "orders": "http://orders:8000"}
-LB_ROUTES = {"/": "monolith"}
 LB_UPSTREAMS = {"monolith": "http://monolith:8000"}
 
 
