@@ -1,0 +1,175 @@
+"""OpenTelemetry behind ``shop.kernel.tracing``: settings, the tracer provider, the exporter.
+
+    TWINSHOP_TRACING=0               no spans, no trace ids (the default is on)
+    TWINSHOP_TRACE_SAMPLE=0.1        the share of new traces recorded (0..1); a caller's
+                                     ``traceparent`` decides for its own trace
+    OTEL_EXPORTER_OTLP_ENDPOINT=...  where recorded spans go (OTLP/HTTP, protobuf; the base
+                                     URL, ``/v1/traces`` is added); unset: nowhere
+
+Every span carries its unit, instance and version (the resource: ``service.name``,
+``service.instance.id``, ``service.version``). Without an endpoint nothing is exported,
+but every request still has a trace id, which its JSON log line shows. A collector that is
+not there costs one warning, then its batches are dropped quietly until it answers again.
+
+The units add the ASGI/FastAPI, httpx and SQLAlchemy instrumentations
+(``instrument_app``, ``instrument_engine``); the edge makes its own spans
+(``services.gateway.tracing``) with the provider ``setup`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shop.kernel import tracing
+
+log = logging.getLogger("twinshop.tracing")
+
+TRACES_PATH = "/v1/traces"
+EXPORT_TIMEOUT = 2.0  # seconds for one batch
+QUIET_SECONDS = 30.0  # after a failed export, batches are dropped untried this long
+NOT_TRACED = "/health$,/ready$,/metrics$"  # probes and scrapes make no traces
+SCOPE = "twinshop"
+
+
+class TracingSettings(BaseSettings):
+    """Tracing settings, the same for every unit and both edges (``TWINSHOP_`` prefix)."""
+
+    model_config = SettingsConfigDict(env_prefix="TWINSHOP_", extra="ignore")
+
+    TRACING: bool = True
+    TRACE_SAMPLE: float = Field(default=1.0, ge=0.0, le=1.0)
+    OTLP_ENDPOINT: str = Field(
+        default="",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "TWINSHOP_OTLP_ENDPOINT"),
+    )
+    EXPORT_DELAY: float = Field(default=1.0, gt=0)  # seconds between two batches at most
+
+
+def traces_url(endpoint: str) -> str:
+    """The OTLP/HTTP traces URL of a base endpoint (``http://host:4318`` → ``.../v1/traces``)."""
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith(TRACES_PATH) else endpoint + TRACES_PATH
+
+
+class QuietExporter(SpanExporter):
+    """An exporter that says once that its collector is gone, and then drops batches
+    without trying for ``QUIET_SECONDS``: no log flood and no retry loop in a unit whose
+    dashboard is not running."""
+
+    def __init__(self, inner: SpanExporter, endpoint: str) -> None:
+        self.inner = inner
+        self.endpoint = endpoint
+        self._quiet_until = 0.0
+        self._warned = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return SpanExportResult.FAILURE
+        result = self.inner.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            self._warned = False
+        else:
+            self._quiet_until = now + QUIET_SECONDS
+            if not self._warned:
+                self._warned = True
+                log.warning("traces cannot be sent to %s; dropping them for now", self.endpoint)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class OtelTracer:
+    """``shop.kernel.tracing.Tracer`` on OpenTelemetry."""
+
+    def __init__(self, provider: trace.TracerProvider) -> None:
+        self._tracer = provider.get_tracer(SCOPE)
+
+    def span(self, name: str) -> AbstractContextManager[None]:
+        return self._span(name)
+
+    @contextmanager
+    def _span(self, name: str) -> Iterator[None]:
+        with self._tracer.start_as_current_span(name):  # an exception marks it failed
+            yield
+
+    def trace_id(self) -> str:
+        return current_trace_id()
+
+
+def current_trace_id() -> str:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def setup(
+    unit: str, instance: str, version: str, settings: TracingSettings | None = None
+) -> TracerProvider | None:
+    """The tracer provider of this process (None with tracing off), installed behind
+    ``shop.kernel.tracing``."""
+    settings = settings or TracingSettings()
+    if not settings.TRACING:
+        return None
+    # The exporter's own retries and errors are summed up by QuietExporter's one warning.
+    logging.getLogger("opentelemetry.exporter").setLevel(logging.CRITICAL)
+    resource = Resource.create(
+        {"service.name": unit, "service.instance.id": instance, "service.version": version}
+    )
+    provider = TracerProvider(
+        resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.TRACE_SAMPLE))
+    )
+    if settings.OTLP_ENDPOINT:
+        url = traces_url(settings.OTLP_ENDPOINT)
+        exporter = QuietExporter(OTLPSpanExporter(endpoint=url, timeout=EXPORT_TIMEOUT), url)
+        provider.add_span_processor(
+            BatchSpanProcessor(exporter, schedule_delay_millis=settings.EXPORT_DELAY * 1000)
+        )
+    tracing.install(OtelTracer(provider))
+    return provider
+
+
+def instrument_app(app: Any, provider: TracerProvider) -> None:
+    """A server span per request of a FastAPI app (not for probes and scrapes), and a client
+    span with ``traceparent`` on every httpx call this process makes."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=NOT_TRACED,
+        exclude_spans=["receive", "send"],
+    )
+    try:  # only orders calls out (catalog's image has no httpx)
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    except ImportError:
+        return
+    httpx_instrumentor = HTTPXClientInstrumentor()
+    if not httpx_instrumentor.is_instrumented_by_opentelemetry:
+        httpx_instrumentor.instrument(tracer_provider=provider)
+
+
+def instrument_engine(engine: Any, provider: TracerProvider) -> None:
+    """A span per SQL statement (and per connect) of ``engine``."""
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    # skip_dep_check: the instrumentation declares sqlalchemy < 2.1, and works on 2.1 (events)
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine, tracer_provider=provider, skip_dep_check=True
+    )
