@@ -1,7 +1,9 @@
-"""The dashboard's web app: one page (``/``), its data (``/api/state``), and ``/health``.
+"""The dashboard's web app: one page (``/``), its data (``/api/state``), and ``/health``;
+and a trace receiver: the units export their spans to ``POST /v1/traces`` (OTLP/HTTP), the
+page shows the latest ones from ``/api/waterfall``, and ``/api/traces`` lists them.
 
-Read-only: it never changes the shop, it only looks (``runtime.status()`` and the edges'
-``/metrics``)."""
+Read-only: it never changes the shop, it only looks (``runtime.status()``, the edges'
+``/metrics`` and the spans it is sent)."""
 
 from __future__ import annotations
 
@@ -9,18 +11,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from lab.dashboard.page import PAGE
 from lab.dashboard.state import Runtime, Snapshot
+from lab.dashboard.traces import PROTOBUF, BadExport, TraceStore, accepted, decode
+from lab.dashboard.waterfall import latest, summary, waterfall
 
 NO_STORE = {"Cache-Control": "no-store"}
+LISTED = 50  # traces in /api/traces
 
 
-def create_app(runtime: Runtime, *, ttl: float = 0.5) -> FastAPI:
+def create_app(runtime: Runtime, *, ttl: float = 0.5, traces: TraceStore | None = None) -> FastAPI:
     """The app for one runtime; ``ttl`` is how long one computed state serves every browser."""
     snapshot = Snapshot(runtime, ttl=ttl)
+    store = traces if traces is not None else TraceStore()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -38,6 +44,7 @@ def create_app(runtime: Runtime, *, ttl: float = 0.5) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.snapshot = snapshot
+    app.state.traces = store
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
@@ -47,6 +54,38 @@ def create_app(runtime: Runtime, *, ttl: float = 0.5) -> FastAPI:
     async def state() -> JSONResponse:
         body: dict[str, Any] = await snapshot.get()
         return JSONResponse(body, headers=NO_STORE)
+
+    @app.post("/v1/traces")
+    async def receive_traces(request: Request) -> Response:
+        """OTLP/HTTP: an ``ExportTraceServiceRequest`` (protobuf or JSON)."""
+        headers = request.headers
+        try:
+            spans = decode(
+                await request.body(),
+                headers.get("content-type", PROTOBUF),
+                headers.get("content-encoding", ""),
+            )
+        except BadExport as exc:
+            raise HTTPException(400, str(exc)) from None
+        store.add(spans)
+        return Response(accepted(), media_type=PROTOBUF)
+
+    @app.get("/api/waterfall")
+    async def latest_traces() -> JSONResponse:
+        """The latest checkout and browse trace of each architecture, as waterfalls."""
+        return JSONResponse(latest(store), headers=NO_STORE)
+
+    @app.get("/api/traces")
+    async def list_traces() -> JSONResponse:
+        listed = [summary(spans) for spans in store.newest_first()[:LISTED]]
+        return JSONResponse({"traces": listed}, headers=NO_STORE)
+
+    @app.get("/api/traces/{trace_id}")
+    async def one_trace(trace_id: str) -> JSONResponse:
+        shown = waterfall(store.get(trace_id.lower()))
+        if shown is None:
+            raise HTTPException(404, "no such trace (yet)")
+        return JSONResponse(shown, headers=NO_STORE)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
