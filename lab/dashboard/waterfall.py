@@ -53,6 +53,13 @@ def group_of(span: Span) -> str | None:
     return None
 
 
+def label_of(span: Span) -> str:
+    """The span's name, an SQL statement's without its database (``SELECT``, ``COMMIT``)."""
+    if "db.system" in span.attributes or "db.system.name" in span.attributes:
+        return span.name.split(" ", 1)[0]
+    return span.name
+
+
 def _ordered(spans: list[Span]) -> list[tuple[Span, int]]:
     """Depth-first, children by start time: (span, depth)."""
     ids = {s.span_id for s in spans}
@@ -112,7 +119,7 @@ def waterfall(spans: list[Span]) -> dict[str, Any] | None:
             {
                 "span_id": span.span_id,
                 "parent_id": span.parent_id,
-                "name": span.name,
+                "name": label_of(span),
                 "kind": span.kind,
                 "unit": span.unit,
                 "instance": span.instance,

@@ -26,7 +26,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +64,20 @@ def next_version(current: str) -> str:
     raise LabError(f"the current version {current!r} is not a number; pass --version V")
 
 
+DASHBOARD_PORT = 8090
+"""Where ``twinshop dashboard`` listens by default, and so where the units send spans."""
+
+
+def default_traces_to(environ: Mapping[str, str] | None = None) -> str:
+    """Where the units export their spans: ``OTEL_EXPORTER_OTLP_ENDPOINT`` when set, else
+    the trace receiver of ``twinshop dashboard`` on this machine (``TWINSHOP_DASHBOARD_PORT``,
+    8090). With no dashboard there, a unit says so once and drops its spans."""
+    environ = os.environ if environ is None else environ
+    if "OTEL_EXPORTER_OTLP_ENDPOINT" in environ:
+        return environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    return f"http://127.0.0.1:{environ.get('TWINSHOP_DASHBOARD_PORT', DASHBOARD_PORT)}"
+
+
 @dataclass
 class ProcessRuntime:
     state: StateDir
@@ -81,6 +95,9 @@ class ProcessRuntime:
     impl_of: dict[str, str] = field(default_factory=dict)
     """The implementation ``up`` starts per unit name (python unless named: the catalog
     may be ``rust``); later operations keep each instance's own (``impl`` in its record)."""
+    traces_to: str | None = None
+    """The OTLP/HTTP endpoint the units export spans to ("" none; None ``default_traces_to``);
+    kept in the state, so that instances started later send theirs to the same place."""
     _spawned: list[int] = field(default_factory=list, repr=False)
     """Every process this object started, so that ``down`` leaves none behind."""
     _cpu: CpuBudget | None = field(default=None, repr=False)
@@ -118,6 +135,7 @@ class ProcessRuntime:
                         f"it; stop what uses it or pick another port (twinshop up --{edge}-port N)"
                     )
             state["host"] = self.host
+            state["traces_to"] = default_traces_to() if self.traces_to is None else self.traces_to
             unit_env = state.setdefault("unit_env", {})
             for unit_name, extra in self.unit_env.items():
                 unit_env[unit_name] = {**unit_env.get(unit_name, {}), **extra}
@@ -701,6 +719,11 @@ class ProcessRuntime:
         else:  # the Python unit under uvicorn, or its Rust twin (lab.impls)
             cmd = impls.command(unit.name, impl, unit.app, host=self.host, port=port)
         extra = (state.get("unit_env") or {}).get(unit.name, {})
+        traces_to = state.get("traces_to")
+        extra = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": default_traces_to() if traces_to is None else traces_to,
+            **extra,
+        }
         env = self._env(unit, token=token, version=version, extra=extra)
         pid = processes.spawn(cmd, env=env, log=log)
         self._spawned.append(pid)

@@ -157,6 +157,8 @@ class Edge:
                 await self.startup()
             reply = await self._handle(scope, receive, incoming, rid, own, name, traced)
         except EdgeError as exc:
+            if traced is not None:
+                traced.detail = exc.detail
             reply = self._error(exc.status, exc.detail, exc.retry_after)
             reply.headers.append((b"x-request-id", rid))
         except ClientGone:

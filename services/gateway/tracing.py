@@ -58,11 +58,13 @@ class EdgeTracer:
 class RequestTrace:
     """The server span of one request, and the client spans of its attempts upstream."""
 
-    __slots__ = ("_context", "span", "tracer")
+    __slots__ = ("_context", "detail", "span", "tracer")
 
     def __init__(self, tracer: trace.Tracer, span: Span) -> None:
         self.tracer = tracer
         self.span = span
+        self.detail = ""
+        """Why the edge answered itself (``EdgeError.detail``), for a failed span."""
         self._context: Context | None = None
 
     @property
@@ -90,7 +92,7 @@ class RequestTrace:
         span.set_attribute("http.response.status_code", status)
         span.set_attribute("http.route", route)
         if status >= 500:
-            span.set_status(Status(StatusCode.ERROR, f"answered {status}"))
+            span.set_status(Status(StatusCode.ERROR, self.detail or f"answered {status}"))
         span.end()
 
 

@@ -29,7 +29,14 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import SpanKind
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,7 +47,7 @@ log = logging.getLogger("twinshop.tracing")
 TRACES_PATH = "/v1/traces"
 EXPORT_TIMEOUT = 2.0  # seconds for one batch
 QUIET_SECONDS = 30.0  # after a failed export, batches are dropped untried this long
-NOT_TRACED = "/health$,/ready$,/metrics$"  # probes and scrapes make no traces
+NOT_TRACED = "/health$,/ready$,/metrics$,/openapi.json$,/docs"  # probes, scrapes, docs: no trace
 SCOPE = "twinshop"
 
 
@@ -96,6 +103,33 @@ class QuietExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
+class RequestsOnly(Sampler):
+    """Starts traces at requests only: a call out or an SQL statement with no request
+    around it (the reconciler's rounds, housekeeping) makes no trace of its own."""
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        if kind is SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP)
+        return self.ratio.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"RequestsOnly({self.ratio.get_description()})"
+
+
 class OtelTracer:
     """``shop.kernel.tracing.Tracer`` on OpenTelemetry."""
 
@@ -133,7 +167,7 @@ def setup(
         {"service.name": unit, "service.instance.id": instance, "service.version": version}
     )
     provider = TracerProvider(
-        resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.TRACE_SAMPLE))
+        resource=resource, sampler=ParentBased(RequestsOnly(settings.TRACE_SAMPLE))
     )
     if settings.OTLP_ENDPOINT:
         url = traces_url(settings.OTLP_ENDPOINT)
