@@ -43,6 +43,7 @@ class EdgeTracer:
     """Starts the spans of one edge process."""
 
     def __init__(self, provider: TracerProvider) -> None:
+        self.provider = provider
         self.tracer = provider.get_tracer("twinshop.edge")
 
     def request(self, method: str, path: str, traceparent: bytes | None) -> RequestTrace:

@@ -126,6 +126,7 @@ def create_unit_app(
     )
     _document_admin_token(app)
     provider = otel.setup(settings.UNIT, settings.instance, settings.VERSION)
+    app.state.tracer_provider = provider  # None with tracing off
     if provider is not None:
         otel.instrument_app(app, provider)
         if engine is not None:

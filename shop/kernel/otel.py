@@ -200,10 +200,12 @@ def instrument_app(app: Any, provider: TracerProvider) -> None:
 
 
 def instrument_engine(engine: Any, provider: TracerProvider) -> None:
-    """A span per SQL statement (and per connect) of ``engine``."""
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    """A span per SQL statement of ``engine`` (this engine only: the instrumentation's
+    ``instrument()`` would patch every engine of the process, once, for one provider)."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.instrumentation.sqlalchemy.version import __version__
+    from opentelemetry.metrics import NoOpMeterProvider
 
-    # skip_dep_check: the instrumentation declares sqlalchemy < 2.1, and works on 2.1 (events)
-    SQLAlchemyInstrumentor().instrument(
-        engine=engine, tracer_provider=provider, skip_dep_check=True
-    )
+    tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
+    pool_usage = NoOpMeterProvider().get_meter("twinshop").create_up_down_counter("unused")
+    EngineTracer(tracer, engine, pool_usage)
