@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_contex
 from lab.dashboard.app import create_app
 from lab.dashboard.traces import BadExport, Span, TraceStore, decode
 from lab.dashboard.waterfall import hops, latest, waterfall
+from tests.e2e.fake_upstream import FakeServer
 
 MS = 1_000_000  # nanoseconds
 
@@ -190,3 +191,31 @@ def test_the_store_keeps_the_last_traces_only() -> None:
     store.add([span("late", "g", "orders", "internal", 1, 2, trace="t1")])  # t1 touched
     store.add(micro_checkout("t3"))
     assert [spans[0].trace_id for spans in store.newest_first()] == ["t3", "t1"]
+
+
+def test_each_export_is_passed_on_to_the_forward_endpoint() -> None:
+    """The compose ``jaeger`` profile: the units' one exporter feeds dashboard and Jaeger."""
+    target = FakeServer(1).start()
+    body = encode_spans(sdk_spans()).SerializeToString()
+    app = create_app(NoRuntime(), forward_to=target.url)
+
+    async def scenario() -> int:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://dash") as client,
+        ):
+            sent = await client.post(
+                "/v1/traces", content=body, headers={"content-type": "application/x-protobuf"}
+            )
+            for _ in range(100):  # passed on in the background
+                if target.app.hits:
+                    break
+                await asyncio.sleep(0.02)
+            return sent.status_code
+
+    try:
+        assert asyncio.run(scenario()) == 200
+    finally:
+        target.stop()
+    assert target.app.hits == 1
