@@ -73,7 +73,10 @@ class RequestTrace:
         return format(self.span.get_span_context().trace_id, "032x")
 
     def attempt(self, upstream: str, replica: str, method: str, target: str) -> Span:
-        """A client span for one attempt; send ``traceparent_of`` it upstream."""
+        """A client span for one attempt; send ``traceparent_of`` it upstream. In a trace that
+        is not recorded, the server span itself (no span is made: nothing would be seen)."""
+        if not self.span.is_recording():
+            return self.span
         if self._context is None:
             self._context = trace.set_span_in_context(self.span, _ROOT)
         return self.tracer.start_span(
@@ -90,6 +93,8 @@ class RequestTrace:
     def finish(self, status: int, route: str) -> None:
         """End the server span with the status the client got (5xx: an error)."""
         span = self.span
+        if not span.is_recording():
+            return
         span.set_attribute("http.response.status_code", status)
         span.set_attribute("http.route", route)
         if status >= 500:
@@ -99,6 +104,8 @@ class RequestTrace:
 
 def attempt_answered(span: Span, status: int) -> None:
     """End a client span with the upstream's status (5xx: an error)."""
+    if not span.is_recording():
+        return
     span.set_attribute("http.response.status_code", status)
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR, f"{status} from upstream"))
@@ -107,6 +114,8 @@ def attempt_answered(span: Span, status: int) -> None:
 
 def attempt_failed(span: Span, error: Exception) -> None:
     """End a client span whose attempt got no answer (refused, timed out, broken)."""
+    if not span.is_recording():
+        return
     span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
     span.set_attribute("error.type", type(error).__name__)
     span.end()

@@ -117,6 +117,7 @@ class MetricsMiddleware:
             route = getattr(scope.get("route"), "path", None) or OTHER
             method = method_label(scope["method"])
             self.metrics.observe(route, method, status, elapsed)
+            tracing.name_request(method, route)
             self.log.request(
                 scope.get(REQUEST_ID_KEY, ""), method, route, status, elapsed, tracing.trace_id()
             )

@@ -147,6 +147,12 @@ class OtelTracer:
     def trace_id(self) -> str:
         return current_trace_id()
 
+    def name_request(self, method: str, route: str) -> None:
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+
 
 def current_trace_id() -> str:
     context = trace.get_current_span().get_span_context()
@@ -180,12 +186,18 @@ def setup(
 
 
 def instrument_app(app: Any, provider: TracerProvider) -> None:
-    """A server span per request of a FastAPI app (not for probes and scrapes), and a client
-    span with ``traceparent`` on every httpx call this process makes."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    """A server span per request of a unit's app (not for probes and scrapes), and a client
+    span with ``traceparent`` on every httpx call this process makes.
 
-    FastAPIInstrumentor.instrument_app(
-        app,
+    The ASGI instrumentation, outermost (call this after every other ``add_middleware``);
+    ``MetricsMiddleware`` names the span after its route template once routing found it
+    (``tracing.name_request``). Not the FastAPI instrumentation: it matches every request
+    against every route a second time to name the span, which costs as much as the
+    request's own routing, sampled or not."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    app.add_middleware(
+        OpenTelemetryMiddleware,
         tracer_provider=provider,
         excluded_urls=NOT_TRACED,
         exclude_spans=["receive", "send"],
@@ -200,12 +212,23 @@ def instrument_app(app: Any, provider: TracerProvider) -> None:
 
 
 def instrument_engine(engine: Any, provider: TracerProvider) -> None:
-    """A span per SQL statement of ``engine`` (this engine only: the instrumentation's
-    ``instrument()`` would patch every engine of the process, once, for one provider)."""
+    """A span per SQL statement of ``engine``, in recorded traces only (this engine only:
+    the instrumentation's ``instrument()`` would patch every engine of the process, once,
+    for one provider)."""
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
     from opentelemetry.instrumentation.sqlalchemy.version import __version__
     from opentelemetry.metrics import NoOpMeterProvider
 
+    class RecordedOnly(EngineTracer):  # type: ignore[misc]
+        """The SQLAlchemy instrumentation, which otherwise works out a statement's
+        attributes and starts a span for it even when the request is not recorded."""
+
+        def _before_cur_exec(self, conn: Any, cursor: Any, statement: Any, params: Any,
+                             context: Any, executemany: Any) -> Any:  # fmt: skip
+            if not trace.get_current_span().is_recording():
+                return statement, params
+            return super()._before_cur_exec(conn, cursor, statement, params, context, executemany)
+
     tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
     pool_usage = NoOpMeterProvider().get_meter("twinshop").create_up_down_counter("unused")
-    EngineTracer(tracer, engine, pool_usage)
+    RecordedOnly(tracer, engine, pool_usage)

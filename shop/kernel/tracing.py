@@ -27,6 +27,10 @@ class Tracer(Protocol):
         """The current trace's id (32 hex digits), "" when there is none."""
         ...
 
+    def name_request(self, method: str, route: str) -> None:
+        """Name the current request's span after its route template (``GET /products/{id}``)."""
+        ...
+
 
 class NoTracer:
     """Tracing off: nothing recorded, no trace id."""
@@ -36,6 +40,9 @@ class NoTracer:
 
     def trace_id(self) -> str:
         return ""
+
+    def name_request(self, method: str, route: str) -> None:
+        return None
 
 
 @contextmanager
@@ -64,3 +71,8 @@ def span(name: str) -> AbstractContextManager[None]:
 def trace_id() -> str:
     """The current trace's id for a log line, "" with tracing off."""
     return _tracer.trace_id()
+
+
+def name_request(method: str, route: str) -> None:
+    """Name the current request's span after its route, once routing has found it."""
+    _tracer.name_request(method, route)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from lab.dashboard.app import create_app
+from lab.experiments.traced import measure
 from lab.runtime.processes import free_port
 from tests.dashboard_page import ARTIFACTS, browser_or_skip, open_page
 from tests.support import Stack, eventually, running_stack
@@ -123,6 +124,24 @@ def test_a_checkout_through_each_entry_is_one_trace(traced: tuple[Stack, str]) -
     latest = httpx.get(dashboard + "/api/waterfall").json()
     assert latest["micro"]["checkout"]["trace_id"] == micro_id
     assert latest["mono"]["checkout"]["trace_id"] == mono_id
+
+
+def test_the_report_measures_hops_and_network_time_from_traces(
+    traced: tuple[Stack, str],
+) -> None:
+    stack, dashboard = traced
+    measured = measure(stack.entries, dashboard, checkouts=2)
+    micro, mono = measured["micro"]["checkout"], measured["mono"]["checkout"]
+    assert (micro["hops"], micro["path"]) == (2, ["gateway→orders", "orders→catalog"])
+    assert (mono["hops"], mono["path"]) == (1, ["lb→monolith"])
+    assert measured["micro"]["browse"]["path"] == ["gateway→catalog"]
+    for found in (micro, mono):
+        assert found["traces"] == 2
+        assert 0 < found["network_ms"] < found["total_ms"]
+        assert found["process_ms"] == pytest.approx(
+            found["total_ms"] - found["network_ms"], abs=0.02
+        )
+    assert len(measured["micro"]["order_ids"]) == 2
 
 
 def test_with_orders_killed_the_failed_checkout_shows_a_failed_span(
