@@ -49,8 +49,9 @@ def _answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def receiving(url: str) -> Iterator[str]:
-    """``url`` as a trace receiver: the running dashboard, or one started here for now."""
+def receiving(url: str) -> Iterator[str | None]:
+    """``url`` as a trace receiver: the running dashboard, or one started here for now
+    (None when neither: its port is taken by something else)."""
     if _answers(url):
         yield url
         return
@@ -76,7 +77,7 @@ def receiving(url: str) -> Iterator[str]:
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield url
+        yield url if server.started else None
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -128,10 +129,14 @@ def measure(
             trace_id, header = traceparent()
             if client.get(entry + "/products/1", headers={"traceparent": header}).is_success:
                 sent["browse"].append(trace_id)
-            traces = {
-                group: [t for t in (_fetch(receiver, i, units.get(arch, 2)) for i in ids) if t]
-                for group, ids in sent.items()
-            }
+            traces: dict[str, list[dict[str, Any]]] = {}
+            for group, ids in sent.items():
+                traces[group] = []
+                for trace_id in ids:
+                    found = _fetch(receiver, trace_id, units.get(arch, 2))
+                    if found is None:
+                        break  # spans do not arrive: no use waiting for the others
+                    traces[group].append(found)
             out[arch] = {"order_ids": orders, **summarise(traces)}
     return out
 
