@@ -67,7 +67,9 @@ def unit_env(sample: str | None) -> dict[str, dict[str, str]]:
     if sample is None:
         tracing = {"TWINSHOP_TRACING": "0"}
     else:
-        tracing = {"TWINSHOP_TRACING": "1", "TWINSHOP_TRACE_SAMPLE": sample}
+        # the ratio alone (not also one request a second: TWINSHOP_TRACE_EVERY's default)
+        tracing = {"TWINSHOP_TRACING": "1", "TWINSHOP_TRACE_SAMPLE": sample,
+                   "TWINSHOP_TRACE_EVERY": "0"}  # fmt: skip
     return {unit: dict(tracing) for unit in UNITS}
 
 

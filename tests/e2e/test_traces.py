@@ -33,7 +33,13 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, st
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with running_stack(tmp_path_factory.mktemp("traces"), traces_to=url) as stack:
+    every_request = {"TWINSHOP_TRACE_SAMPLE": "1"}
+    units = ("gateway", "orders", "catalog", "lb", "monolith")
+    with running_stack(
+        tmp_path_factory.mktemp("traces"),
+        traces_to=url,
+        unit_env={unit: every_request for unit in units},
+    ) as stack:
         assert stack.runtime is not None
         config = uvicorn.Config(
             create_app(stack.runtime), host="127.0.0.1", port=port, log_level="warning",

@@ -15,6 +15,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import SpanKind, StatusCode
 
 from services.catalog.app import create_app as create_catalog
@@ -66,7 +67,8 @@ class Recording:
 def no_export(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing leaves the test process, whatever the environment says."""
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    monkeypatch.delenv("TWINSHOP_TRACE_SAMPLE", raising=False)
+    monkeypatch.setenv("TWINSHOP_TRACE_SAMPLE", "1")
+    monkeypatch.setenv("TWINSHOP_TRACE_EVERY", "0")  # the ratio alone decides
     monkeypatch.setattr(tracing, "_tracer", tracing.NoTracer())
 
 
@@ -220,6 +222,17 @@ def test_tracing_off_means_no_provider_and_no_trace_id(
     assert unit_log(capsys)["trace_id"] == ""
 
 
+def test_a_quiet_shop_records_each_request_a_busy_one_the_ratio() -> None:
+    sampler = otel.RequestsOnly(0.0, every=60.0)
+    first = sampler.should_sample(None, 1, "GET /products/1", SpanKind.SERVER)
+    second = sampler.should_sample(None, 2, "GET /products/1", SpanKind.SERVER)
+    assert (first.decision, second.decision) == (Decision.RECORD_AND_SAMPLE, Decision.DROP)
+    background = otel.RequestsOnly(1.0).should_sample(None, 3, "SELECT", SpanKind.CLIENT)
+    assert background.decision is Decision.DROP  # no trace starts at a call out
+    everything = otel.RequestsOnly(1.0, every=0.0)
+    assert everything.should_sample(None, 4, "x", SpanKind.SERVER).decision.is_sampled()
+
+
 def test_the_port_is_a_no_op_until_a_tracer_is_installed() -> None:
     with tracing.span("saga: reserve"):
         assert tracing.trace_id() == ""
@@ -257,6 +270,7 @@ def test_settings_read_the_standard_endpoint_variable(monkeypatch: pytest.Monkey
     settings = otel.TracingSettings()
     assert settings.OTLP_ENDPOINT == "http://dashboard:8090"
     assert (settings.TRACE_SAMPLE, settings.TRACING) == (0.25, False)
+    assert otel.TracingSettings(TRACE_EVERY=0).TRACE_EVERY == 0
     monkeypatch.setenv("TWINSHOP_TRACE_SAMPLE", "2")
     with pytest.raises(ValueError):
         otel.TracingSettings()
