@@ -8,8 +8,14 @@ own temporary TWINSHOP_HOME and on free ports: ``TWINSHOP_TRACING=0``; tracing o
 ``TWINSHOP_TRACE_SAMPLE=0.1``; and with ``1.0``. The two traced copies export their spans
 over OTLP/HTTP to the dashboard's receiver (``lab.dashboard.app``, its own process), as the
 workshop stack does. Every measurement (operation × connections × architecture) runs the
-three modes one after the other, so that drift hits them alike. Prints req/s and p50 per
+three modes one after the other, in an order that rotates, so that drift hits them alike. Prints req/s and p50 per
 mode, and each mode's cost against tracing off.
+
+First, the CPU each request costs in one process, which a busy machine hardly moves
+(``_tracing_worker.py``: the edge with an upstream that answers at once, and the catalog
+unit on SQLite, called directly, ``--cpu-requests`` times, each mode in its own process,
+``--rounds`` rounds interleaved, medians): tracing off, on but the request not recorded
+(what a 10 % ratio costs nine requests in ten), and recorded (without export).
 """
 
 from __future__ import annotations
@@ -59,6 +65,11 @@ def parse_args() -> argparse.Namespace:
         "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator"
     )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of the CPU part (3)")
+    p.add_argument(
+        "--cpu-requests", type=int, default=5000, help="requests per CPU measurement (5000)"
+    )
+    p.add_argument("--cpu-only", action="store_true", help="only the CPU part")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     return p.parse_args()
 
@@ -117,10 +128,14 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             entries[mode] = dict(runtime.up(ARCHES, timeout=60))
             products[mode] = {a: create_product(entries[mode][a], token) for a in ARCHES}
         print(f"three copies of both architectures up: {list(MODES)}")
+        cell = 0
         for conns in args.connections:
             for op in ("checkout", "browse"):
                 for arch in ARCHES:
-                    for mode in MODES:  # interleaved: drift hits every mode alike
+                    # interleaved, and the order rotates: drift hits every mode alike
+                    names = list(MODES)
+                    cell += 1
+                    for mode in names[cell % 3 :] + names[: cell % 3]:
                         entry, pid = entries[mode][arch], products[mode][arch]
                         if op == "checkout":
                             url, method = entry + "/orders", "POST"
@@ -157,6 +172,41 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     }
 
 
+CPU_MODES = ("off", "unrecorded", "recorded")
+
+
+def measure_cpu(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Median CPU µs per request: {"edge": {"off": ..., ...}, "unit": {...}}."""
+    import statistics
+    import subprocess
+
+    found: dict[str, dict[str, list[float]]] = {
+        what: {mode: [] for mode in CPU_MODES} for what in ("edge", "unit")
+    }
+    worker = str(REPO / "bench" / "_tracing_worker.py")
+    for _ in range(args.rounds):
+        for what in found:
+            for mode in CPU_MODES:
+                out = subprocess.run(
+                    [sys.executable, worker, what, mode, str(args.cpu_requests)],
+                    capture_output=True, text=True, check=True, cwd=REPO,
+                    env={**os.environ, "PYTHONPATH": str(REPO)},
+                )  # fmt: skip
+                found[what][mode].append(json.loads(out.stdout.strip().splitlines()[-1])["cpu_us"])
+    medians = {w: {m: statistics.median(v) for m, v in modes.items()} for w, modes in found.items()}
+    print_table(
+        "CPU per request, in process (µs, median of rounds)",
+        ["", "off", "on, not recorded", "recorded", "not recorded vs off", "recorded vs off"],
+        [
+            [what, m["off"], m["unrecorded"], m["recorded"],
+             f"+{m['unrecorded'] - m['off']:.0f} µs ({m['unrecorded'] / m['off'] - 1:+.0%})",
+             f"+{m['recorded'] - m['off']:.0f} µs ({m['recorded'] / m['off'] - 1:+.0%})"]
+            for what, m in medians.items()
+        ],
+    )  # fmt: skip
+    return medians
+
+
 def report(data: dict[str, Any]) -> None:
     by = {(r["op"], r["connections"], r["arch"], r["mode"]): r for r in data["rows"]}
     table = []
@@ -191,8 +241,13 @@ def main() -> int:
     load_before = warn_if_busy()
     started = time.time()
     try:
+        cpu = measure_cpu(args)
+        if args.cpu_only:
+            write_json(args.json, {"cpu_us": cpu, "machine": machine()})
+            return 0
         with workspace("twinshop-bench-tracing-", keep=args.keep) as work:
             data = measure(args, work)
+        data["cpu_us"] = cpu
     except KeyboardInterrupt:
         print("interrupted; every process was stopped")
         return 130
