@@ -8,8 +8,8 @@ own temporary TWINSHOP_HOME and on free ports: ``TWINSHOP_TRACING=0``; tracing o
 ``TWINSHOP_TRACE_SAMPLE=0.1``; and with ``1.0``. The two traced copies export their spans
 over OTLP/HTTP to the dashboard's receiver (``lab.dashboard.app``, its own process), as the
 workshop stack does. Every measurement (operation × connections × architecture) runs the
-three modes one after the other, in an order that rotates, so that drift hits them alike. Prints req/s and p50 per
-mode, and each mode's cost against tracing off.
+three modes one after the other, in an order that rotates, so that drift hits them alike.
+Prints req/s and p50 per mode, and each mode's cost against tracing off.
 
 First, the CPU each request costs in one process, which a busy machine hardly moves
 (``_tracing_worker.py``: the edge with an upstream that answers at once, and the catalog
