@@ -13,7 +13,7 @@ Every span carries its unit, instance and version (the resource: ``service.name`
 but every request still has a trace id, which its JSON log line shows. A collector that is
 not there costs one warning, then its batches are dropped quietly until it answers again.
 
-The units make a server span per request (``ServerSpans``, a lean ASGI middleware) and use
+The units make a server span per request (``shop.kernel.server_spans``) and use
 the httpx and SQLAlchemy instrumentations (``instrument_app``, ``instrument_engine``); the
 edge makes its own spans (``services.gateway.tracing``) with the provider ``setup`` returns.
 """
@@ -27,7 +27,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -40,8 +39,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import SpanKind
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,7 +53,6 @@ QUIET_SECONDS = 30.0  # after a failed export, batches are dropped untried this 
 NOT_TRACED = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs"})
 """Probes, scrapes and documents make no trace."""
 SCOPE = "twinshop"
-_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 class TracingSettings(BaseSettings):
@@ -208,67 +205,12 @@ def setup(
     return provider
 
 
-class ServerSpans:
-    """ASGI middleware: a server span per request, child of the caller's ``traceparent``.
-
-    What the ASGI instrumentation does, minus what a unit does not need: it works out some
-    twenty attributes, decodes every header and parses the URL on every request, recorded
-    or not (about 90 µs a request on the workshop machine, as much as a product read
-    itself); this starts the span with the method and path only and leaves the rest to
-    recorded requests. ``MetricsMiddleware`` names the span after its route template once
-    routing found it (``tracing.name_request``)."""
-
-    def __init__(self, app: Any, *, provider: TracerProvider, skip: frozenset[str]) -> None:
-        self.app = app
-        self.tracer = provider.get_tracer("twinshop.unit")
-        self.skip = skip
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path in self.skip:
-            await self.app(scope, receive, send)
-            return
-        method = scope["method"]
-        carrier = {}
-        for name, value in scope["headers"]:
-            if name == b"traceparent" or name == b"tracestate":
-                carrier[name.decode()] = value.decode("latin-1")
-        parent = _PROPAGATOR.extract(carrier) if carrier else None
-        span = self.tracer.start_span(
-            f"{method} {path}",
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": path},
-        )
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            if not span.is_recording():
-                await self.app(scope, receive, send)
-                return
-
-            async def send_watched(message: Any) -> None:
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR, f"answered {status}"))
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_watched)
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-                raise
-        finally:
-            span.end()
-            otel_context.detach(token)
-
-
 def instrument_app(app: Any, provider: TracerProvider) -> None:
     """A server span per request of a unit's app (not for probes and scrapes), and a client
     span with ``traceparent`` on every httpx call this process makes (the httpx
     instrumentation). Outermost: call this after every other ``add_middleware``."""
+    from shop.kernel.server_spans import ServerSpans
+
     app.add_middleware(ServerSpans, provider=provider, skip=NOT_TRACED)
     try:  # only orders calls out (catalog's image has no httpx)
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
