@@ -2,15 +2,17 @@
 
 The units and edges export their spans here (``POST /v1/traces``, as to any OpenTelemetry
 collector): the body is an ``ExportTraceServiceRequest`` of the OpenTelemetry protocol,
-in protobuf (the exporters' default) or its JSON mapping, decoded with the protocol's own
-classes (``opentelemetry-proto``). Each span keeps what the waterfall needs: ids, name,
+in protobuf (the exporters' default) or OTLP/JSON (ids in hex), decoded with the protocol's
+own classes (``opentelemetry-proto``). Each span keeps what the waterfall needs: ids, name,
 kind, times, the unit, instance and version that made it (its resource), its attributes
 and whether it failed.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -86,7 +88,8 @@ def decode(body: bytes, content_type: str = PROTOBUF, encoding: str = "") -> lis
             body = zlib.decompress(body)
         request = ExportTraceServiceRequest()
         if content_type.split(";")[0].strip() == "application/json":
-            json_format.Parse(body.decode("utf-8"), request, ignore_unknown_fields=True)
+            document = json.loads(body.decode("utf-8"))
+            json_format.ParseDict(_ids_as_base64(document), request, ignore_unknown_fields=True)
         else:
             request.ParseFromString(body)
     except Exception as exc:  # protobuf, JSON, gzip and UTF-8 errors alike
@@ -117,6 +120,27 @@ def decode(body: bytes, content_type: str = PROTOBUF, encoding: str = "") -> lis
                     )
                 )
     return spans
+
+
+ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def _ids_as_base64(document: Any) -> Any:
+    """OTLP/JSON writes trace and span ids in hex, where protobuf's JSON mapping (which
+    ``json_format`` reads) has base64 for bytes: turn the hex ids into base64."""
+    for resource_spans in document.get("resourceSpans", []) if isinstance(document, dict) else []:
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            for span in scope_spans.get("spans", []):
+                for holder in (span, *span.get("links", [])):
+                    for name in ID_FIELDS:
+                        value = holder.get(name)
+                        if isinstance(value, str) and value and _is_hex(value):
+                            holder[name] = base64.b64encode(bytes.fromhex(value)).decode()
+    return document
+
+
+def _is_hex(value: str) -> bool:
+    return len(value) in (16, 32) and all(ch in "0123456789abcdefABCDEF" for ch in value)
 
 
 def accepted() -> bytes:

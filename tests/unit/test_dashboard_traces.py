@@ -4,6 +4,8 @@ them: rows in call order, hops, network vs in-process time, the latest trace per
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from typing import Any
 
 import httpx
@@ -55,10 +57,17 @@ def test_decode_reads_an_otlp_protobuf_export() -> None:
     assert server.end_ns >= step.end_ns >= step.start_ns >= server.start_ns
 
 
-def test_decode_reads_the_json_mapping_too_and_refuses_rubbish() -> None:
-    request = encode_spans(sdk_spans())
-    body = json_format.MessageToJson(request).encode()
-    assert {s.name for s in decode(body, "application/json")} == {"POST /orders", "saga: reserve"}
+def test_decode_reads_otlp_json_too_and_refuses_rubbish() -> None:
+    finished = sdk_spans()
+    document = json_format.MessageToDict(encode_spans(finished))
+    for scope in document["resourceSpans"][0]["scopeSpans"]:
+        for span in scope["spans"]:  # OTLP/JSON: ids in hex, not protobuf's base64
+            for name in ("traceId", "spanId", "parentSpanId"):
+                if name in span:
+                    span[name] = base64.b64decode(span[name]).hex()
+    spans = decode(json.dumps(document).encode(), "application/json")
+    assert {s.name for s in spans} == {"POST /orders", "saga: reserve"}
+    assert {s.trace_id for s in spans} == {format(finished[0].context.trace_id, "032x")}
     with pytest.raises(BadExport):
         decode(b"\xff\xff not protobuf")
 
