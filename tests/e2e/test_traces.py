@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from lab import impls
 from lab.dashboard.app import create_app
 from lab.experiments.traced import measure
 from lab.runtime.processes import free_port
@@ -29,6 +32,12 @@ ORDER = {"customer": "tracer", "items": [{"product_id": 3, "quantity": 1}]}
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
     """Both architectures, exporting to a dashboard (uvicorn in a thread) on a free port."""
+    with traced_stack(tmp_path_factory.mktemp("traces")) as found:
+        yield found
+
+
+@contextmanager
+def traced_stack(home: Path, **options: Any) -> Iterator[tuple[Stack, str]]:
     import uvicorn
 
     port = free_port()
@@ -36,9 +45,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, st
     every_request = {"TWINSHOP_TRACE_SAMPLE": "1"}
     units = ("gateway", "orders", "catalog", "lb", "monolith")
     with running_stack(
-        tmp_path_factory.mktemp("traces"),
-        traces_to=url,
-        unit_env={unit: every_request for unit in units},
+        home, traces_to=url, unit_env={unit: every_request for unit in units}, **options
     ) as stack:
         assert stack.runtime is not None
         config = uvicorn.Config(
@@ -203,3 +210,36 @@ def test_the_page_draws_both_waterfalls(traced: tuple[Stack, str]) -> None:
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard-traces.png"), full_page=True)
+
+
+@pytest.mark.skipif(
+    shutil.which("cargo") is None
+    and not impls.binary_path("catalog").exists()
+    and not os.environ.get(impls.BINARY_ENV),
+    reason="no cargo and no prebuilt Rust catalog",
+)
+def test_the_rust_catalog_continues_the_trace(tmp_path: Path) -> None:
+    with traced_stack(tmp_path, arches=("micro",), catalog_impl="rust") as (stack, dashboard):
+        trace_id, parent = new_traceparent()
+        response = httpx.post(
+            stack.entries["micro"] + "/orders", json=ORDER, headers={"traceparent": parent},
+            timeout=10.0,
+        )  # fmt: skip
+        assert response.status_code == 201
+        found = trace_with(dashboard, trace_id, {"gateway", "orders", "catalog"})
+        assert [(h["from"], h["to"]) for h in found["calls"]] == [
+            ("gateway", "orders"),
+            ("orders", "catalog"),
+        ]
+        (catalog,) = [row for row in found["rows"] if row["unit"] == "catalog"]
+        assert catalog["name"] == "PUT /reservations/{order_id}" and catalog["instance"]
+        eventually(
+            lambda: any(
+                line["unit"] == "catalog"
+                for line in log_lines_with(stack, response.headers["x-request-id"])
+            ),
+            within=5,
+            what="the Rust catalog's log line",
+        )
+        lines = log_lines_with(stack, response.headers["x-request-id"])
+        assert {line["trace_id"] for line in lines if line["unit"] == "catalog"} == {trace_id}
