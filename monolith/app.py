@@ -82,6 +82,7 @@ def create_app(settings: UnitSettings) -> FastAPI:
         ready=lambda: database_works(engine),
         chaos=chaos,
         lifespan=lifespan,
+        engine=engine,
     )
 
 

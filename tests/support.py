@@ -39,11 +39,13 @@ def running_stack(
     unit_env: dict[str, dict[str, str]] | None = None,
     supervise: bool = False,
     catalog_impl: str | None = None,
+    traces_to: str = "",
 ) -> Iterator[Stack]:
     """Start real processes on free ports; stop every one of them afterwards. With
     ``supervise`` a crashed unit comes back by itself, as under `twinshop up`.
     ``catalog_impl``: python (default), rust, or mixed (a Python and a Rust replica);
-    ``TWINSHOP_TEST_CATALOG_IMPL`` sets it for the session stack."""
+    ``TWINSHOP_TEST_CATALOG_IMPL`` sets it for the session stack. ``traces_to``: the OTLP
+    endpoint the units send spans to (none by default: a test's spans go nowhere)."""
     impl = catalog_impl or os.environ.get(CATALOG_IMPL_ENV) or "python"
     runtime = ProcessRuntime(
         StateDir(home),
@@ -51,6 +53,7 @@ def running_stack(
         unit_env=unit_env or {},
         supervise=supervise,
         impl_of={"catalog": "rust"} if impl == "rust" else {},
+        traces_to=traces_to,
     )
     try:
         entries = runtime.up(arches, timeout=60)

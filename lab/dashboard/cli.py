@@ -5,11 +5,13 @@ from __future__ import annotations
 import errno
 import socket
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
 from lab.console import console, friendly
 from lab.errors import LabError
+from lab.runtime.process import ProcessRuntime, default_traces_to
 from lab.runtimes import HomeOpt, RuntimeOpt, make_runtime
 
 
@@ -59,5 +61,12 @@ def dashboard_command(
     console.print(
         f"dashboard of the {rt.name} runtime at [bold]http://{shown}:{port}[/] · Ctrl-C stops it"
     )
+    if isinstance(rt, ProcessRuntime):
+        traces_to = rt.state.load().get("traces_to") or default_traces_to()
+        if urlsplit(traces_to).port != port:
+            console.print(
+                f"[yellow]the units send their traces to {traces_to}, not here: to see them, "
+                f"start the shop with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{port}[/]"
+            )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, ws="none")
     console.print("dashboard stopped")

@@ -8,7 +8,18 @@ unit box, with ``data-healthy="true|false"`` (true when every replica answers it
 check and, for an edge, every upstream has a healthy replica) and
 ``data-state="up|degraded|down"``; ``li[data-instance]`` in it with ``data-rps`` (requests/s
 the edge sent that replica, "" when unknown); ``[data-arch][data-group][data-metric]`` on
-every figure (rps, error_rate, p50, p95)."""
+every figure (rps, error_rate, p50, p95).
+
+Below, the traces: the latest checkout and browse of each architecture, polled from
+``/api/waterfall`` every 1.5 s, both sides of a route group on one time axis.
+``div.trace[data-arch][data-group]`` with ``data-trace-id`` ("" when none yet) holds one
+``div.srow`` per span with ``data-unit``, ``data-kind`` and ``data-error="true|false"``; a
+red bar is a failed span, amber gaps around a server span are its time on the network.
+
+Why it stays above 300 lines: it is one page — HTML, CSS and JavaScript in one string that
+the server sends as it is, with no template engine and no build step; its test hooks (above)
+are read in one place.
+"""
 
 PAGE = r"""<!doctype html>
 <html lang="en">
@@ -78,6 +89,30 @@ PAGE = r"""<!doctype html>
   td { font-variant-numeric: tabular-nums; font-weight: 800; }
   td.bad { color: var(--down); }
   .note { color: var(--dim); font-size: .75rem; margin-top: .35rem; }
+  #traces { margin-top: 1rem; }
+  #traces h2 { margin: 0 0 .4rem; font-size: 1.4rem; }
+  .tracegrid { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+  .trace { background: var(--panel); border: 2px solid var(--line); border-radius: .7rem;
+           padding: .5rem .7rem .6rem; font-size: .8rem; min-width: 0; }
+  .trace h3 { margin: 0 0 .3rem; font-size: 1rem; }
+  .trace .figs { color: var(--dim); font-weight: 600; margin-bottom: .3rem; }
+  .srow { display: grid; grid-template-columns: 15rem 1fr; align-items: center;
+          gap: .4rem; height: 1.15rem; }
+  .srow .label { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+                 font: 600 .75rem/1.1 "DejaVu Sans Mono", monospace; }
+  .srow .track { position: relative; height: .8rem; }
+  .bar, .gap { position: absolute; top: 0; height: 100%; border-radius: .15rem; }
+  .bar { background: #60a5fa; min-width: 2px; }
+  .srow[data-kind="client"] .bar { background: #a78bfa; }
+  .srow[data-kind="internal"] .bar { background: #94a3b8; }
+  .srow[data-error="true"] .bar { background: var(--down); }
+  .srow[data-error="true"] .label { color: var(--down); }
+  .gap { background: repeating-linear-gradient(45deg, var(--warn) 0 3px, transparent 3px 6px);
+         opacity: .9; min-width: 1px; }
+  .axis { display: flex; justify-content: space-between; color: var(--dim);
+          margin-left: 15.4rem; font-size: .7rem; }
+  .legend { color: var(--dim); font-size: .75rem; margin-top: .4rem; }
+  .legend i { display: inline-block; width: .9rem; height: .6rem; margin: 0 .25rem 0 .6rem; }
 </style>
 </head>
 <body>
@@ -88,6 +123,15 @@ PAGE = r"""<!doctype html>
 </header>
 <div id="error"></div>
 <main id="arches"></main>
+<section id="traces">
+  <h2>Traces: the latest checkout and browse through each entry</h2>
+  <div class="tracegrid" id="tracegrid"></div>
+  <div class="legend"><i style="background:#60a5fa"></i>server span
+    <i style="background:#a78bfa"></i>client span (a call out)
+    <i style="background:#94a3b8"></i>step in process
+    <i class="gap" style="position:static"></i>on the network
+    <i style="background:var(--down)"></i>failed</div>
+</section>
 <script>
 "use strict";
 const DASH = "\u2014";
@@ -213,6 +257,73 @@ async function poll() {
   }
 }
 poll();
+
+const ARCH_TITLES = {micro: "Microservices", mono: "Monolith"};
+let lastTraces = "";
+
+function ms(v) { return v < 10 ? v.toFixed(2) + " ms" : v.toFixed(1) + " ms"; }
+
+function tracePanel(arch, group, t, scale) {
+  const title = ARCH_TITLES[arch] + " · " + group;
+  if (!t) {
+    return el("div", {class: "trace", "data-arch": arch, "data-group": group,
+                      "data-trace-id": ""},
+      el("h3", {}, title), el("div", {class: "figs"}, "no trace yet: send a request"));
+  }
+  const pct = v => (100 * v / scale) + "%";
+  const rows = t.rows.map(r => {
+    const track = el("div", {class: "track"});
+    if (r.gap_before_ms !== null) {
+      track.append(el("div", {class: "gap", title: "network " + ms(r.gap_before_ms),
+                              style: "left:" + pct(r.start_ms - r.gap_before_ms)
+                                     + ";width:" + pct(r.gap_before_ms)}));
+      track.append(el("div", {class: "gap", title: "network " + ms(r.gap_after_ms),
+                              style: "left:" + pct(r.start_ms + r.duration_ms)
+                                     + ";width:" + pct(r.gap_after_ms)}));
+    }
+    const tip = r.unit + "/" + r.instance + "@v" + r.version + " · " + r.name + " · "
+                + ms(r.duration_ms) + (r.message ? " · " + r.message : "");
+    track.append(el("div", {class: "bar", title: tip,
+                            style: "left:" + pct(r.start_ms) + ";width:" + pct(r.duration_ms)}));
+    const label = el("span", {class: "label", title: tip,
+                              style: "padding-left:" + (r.depth * 0.6) + "rem"},
+                     r.unit + " · " + r.name);
+    return el("div", {class: "srow", "data-unit": r.unit, "data-kind": r.kind,
+                      "data-error": String(r.error)}, label, track);
+  });
+  const figs = ms(t.total_ms) + " · " + t.hops + (t.hops === 1 ? " hop" : " hops")
+               + " · network " + ms(t.network_ms) + " · in process "
+               + ms(t.process_ms) + (t.error ? " · FAILED" : "");
+  return el("div", {class: "trace", "data-arch": arch, "data-group": group,
+                    "data-trace-id": t.trace_id, "data-error": String(t.error)},
+    el("h3", {}, title), el("div", {class: "figs"}, figs), ...rows,
+    el("div", {class: "axis"}, el("span", {}, "0"), el("span", {}, ms(scale))));
+}
+
+function renderTraces(data) {
+  const key = JSON.stringify(data);
+  if (key === lastTraces) return;
+  lastTraces = key;
+  const panels = [];
+  for (const group of ["checkout", "browse"]) {
+    const shown = ["micro", "mono"].map(a => (data[a] || {})[group]);
+    const scale = Math.max(0.001, ...shown.map(t => t ? t.total_ms : 0));
+    ["micro", "mono"].forEach((a, i) => panels.push(tracePanel(a, group, shown[i], scale)));
+  }
+  document.getElementById("tracegrid").replaceChildren(...panels);
+}
+
+async function pollTraces() {
+  try {
+    const response = await fetch("/api/waterfall", {cache: "no-store"});
+    if (response.ok) renderTraces(await response.json());
+  } catch (e) {
+    /* the state poll says when the dashboard is unreachable */
+  } finally {
+    setTimeout(pollTraces, 1500);
+  }
+}
+pollTraces();
 </script>
 </body>
 </html>

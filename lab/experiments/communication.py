@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from lab.experiments import hops
+from lab.experiments import hops, traced
 from lab.experiments.common import ARCHES, Lab, invariants_checked, timeline_chart, window
 from lab.experiments.model import ExperimentResult, Row
 
@@ -43,6 +43,19 @@ def run(lab: Lab) -> ExperimentResult:
             if (order := counted.pop("order_id", None)) is not None:
                 acknowledged[arch].append(str(order))
             data[arch]["hops"] = counted
+        # 0b. The same, measured from traces: which calls crossed the network, and how much
+        #     of a checkout was spent on it (lab/experiments/traced.py).
+        receiver = traced.receiver_of(lab.runtime)
+        if receiver:
+            with traced.receiving(receiver) as url:
+                measured = (
+                    traced.measure(lab.entries, url, checkouts=3 if lab.quick else 10)
+                    if url
+                    else {}
+                )
+            for arch, found in measured.items():
+                acknowledged[arch] += found.pop("order_ids")
+                data[arch]["traced"] = found
         # 1. Latency at low load, one architecture at a time, alternating, repeated.
         runs: dict[str, list[Any]] = {arch: [] for arch in ARCHES}
         for _ in range(1 if lab.quick else 3):
@@ -121,6 +134,9 @@ def run(lab: Lab) -> ExperimentResult:
         )
 
     def hop_text(arch: str, group: str) -> str:
+        measured = data[arch].get("traced")
+        if isinstance(measured, dict) and measured.get(group):
+            return traced.text(measured, group)
         counted = data[arch]["hops"]
         assert isinstance(counted, dict)
         if counted.get(group) is None:
@@ -156,8 +172,9 @@ def run(lab: Lab) -> ExperimentResult:
     rows = [
         Row(
             "Inter-service communication",
-            "mixed load at 4 users: checkout and browse latency; network hops counted from "
-            "one request id across the units' logs",
+            "mixed load at 4 users: checkout and browse latency; network hops and the time "
+            "spent on the network measured from each request's trace (from its request id in "
+            "the units' logs when no trace arrived)",
             latency("micro"),
             latency("mono"),
             (

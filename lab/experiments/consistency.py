@@ -16,6 +16,10 @@ restart policy would). Afterwards, per architecture:
 A violation fails the experiment loudly. It also reports the kills per unit, requests,
 acknowledgements, outcomes the client never learnt (it gave up retrying), and how long the
 entry took to answer again after each kill.
+
+Why it stays above 300 lines: one soak — its careful clients, the killer and the per-unit
+recovery figures share the run's clock and counters; the invariants themselves live in
+``lab/invariants.py``.
 """
 
 from __future__ import annotations

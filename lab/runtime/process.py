@@ -38,7 +38,7 @@ from lab.errors import LabError
 from lab.runtime import processes
 from lab.runtime.base import next_version
 from lab.runtime.cpu_budget import CpuBudget
-from lab.runtime.process_launcher import Launcher
+from lab.runtime.process_launcher import DASHBOARD_PORT, Launcher, default_traces_to
 from lab.runtime.process_state import (
     PENDING_TIMEOUT,
     Record,
@@ -61,6 +61,7 @@ from lab.state import StateDir
 from lab.topology import EDGE_OF, UNITS, Arch, Unit, unit_named
 
 __all__ = [
+    "DASHBOARD_PORT",
     "DEFAULT_EDGE_PORTS",
     "DISCOVERY_INTERVAL",
     "DRAIN_SECONDS",
@@ -68,6 +69,7 @@ __all__ = [
     "PENDING_TIMEOUT",
     "ProcessRuntime",
     "SupervisorRetired",
+    "default_traces_to",
     "next_version",
 ]
 
@@ -98,6 +100,9 @@ class ProcessRuntime:
     impl_of: dict[str, str] = field(default_factory=dict)
     """The implementation ``up`` starts per unit name (python unless named: the catalog
     may be ``rust``); later operations keep each instance's own (``impl`` in its record)."""
+    traces_to: str | None = None
+    """The OTLP/HTTP endpoint the units export spans to ("" none; None ``default_traces_to``);
+    kept in the state, so that instances started later send theirs to the same place."""
     store: StateStore = field(init=False, repr=False)
     launcher: Launcher = field(init=False, repr=False)
 
@@ -136,6 +141,7 @@ class ProcessRuntime:
                         f"it; stop what uses it or pick another port (twinshop up --{edge}-port N)"
                     )
             state["host"] = self.host
+            state["traces_to"] = default_traces_to() if self.traces_to is None else self.traces_to
             unit_env = state.setdefault("unit_env", {})
             for unit_name, extra in self.unit_env.items():
                 unit_env[unit_name] = {**unit_env.get(unit_name, {}), **extra}

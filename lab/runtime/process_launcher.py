@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 
 import httpx
 
@@ -23,6 +24,19 @@ from lab.runtime.cpu_budget import CpuBudget, cpus_for
 from lab.runtime.process_state import Record, State
 from lab.state import StateDir
 from lab.topology import Unit, unit_named
+
+DASHBOARD_PORT = 8090
+"""Where ``twinshop dashboard`` listens by default, and so where the units send spans."""
+
+
+def default_traces_to(environ: Mapping[str, str] | None = None) -> str:
+    """Where the units export their spans: ``OTEL_EXPORTER_OTLP_ENDPOINT`` when set, else
+    the trace receiver of ``twinshop dashboard`` on this machine (``TWINSHOP_DASHBOARD_PORT``,
+    8090). With no dashboard there, a unit says so once and drops its spans."""
+    environ = os.environ if environ is None else environ
+    if "OTEL_EXPORTER_OTLP_ENDPOINT" in environ:
+        return environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    return f"http://127.0.0.1:{environ.get('TWINSHOP_DASHBOARD_PORT', DASHBOARD_PORT)}"
 
 
 class Launcher:
@@ -72,7 +86,11 @@ class Launcher:
             ]  # fmt: skip
         else:  # the Python unit under uvicorn, or its Rust twin (lab.impls)
             cmd = impls.command(unit.name, impl, unit.app, host=self.host, port=port)
-        extra = (state.get("unit_env") or {}).get(unit.name, {})
+        traces_to = state.get("traces_to")
+        extra = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": default_traces_to() if traces_to is None else traces_to,
+            **(state.get("unit_env") or {}).get(unit.name, {}),
+        }
         env = self.environment(unit, token=token, version=version, extra=extra)
         pid = processes.spawn(cmd, env=env, log=log)
         self.spawned.append(pid)

@@ -42,6 +42,7 @@ def create_app(settings: UnitSettings) -> FastAPI:
         ready=lambda: database_works(engine),
         chaos=chaos,
         lifespan=lifespan,
+        engine=engine,
     )
 
 

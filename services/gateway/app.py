@@ -35,8 +35,9 @@ from services.gateway.proxy import (
     split_headers,
 )
 from services.gateway.routes import RouteTable
+from services.gateway.tracing import EdgeTracer, RequestTrace
 from services.gateway.upstream import Upstream
-from shop.core import request_id
+from shop.core import otel, request_id
 from shop.core.logs import RequestLog
 from shop.core.metrics import CONTENT_TYPE, OTHER, PATH, RequestMetrics, method_label
 
@@ -91,6 +92,9 @@ class Edge:
         self.request_log = RequestLog(
             settings.UNIT, settings.INSTANCE, enabled=settings.LOG_REQUESTS
         )
+        provider = otel.setup(settings.UNIT, settings.INSTANCE, settings.VERSION)
+        self.tracer = EdgeTracer(provider) if provider is not None else None
+        """None with tracing off (``TWINSHOP_TRACING=0``): no span, nothing of it runs."""
         self._started = False
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -150,15 +154,20 @@ class Edge:
             name = self.routes.match(path)
             if name is not None and path.startswith(NOT_FORWARDED):
                 name = None
+        traced = None  # the edge's own paths (probes, scrapes, docs) make no traces
+        if self.tracer is not None and own is None:
+            traced = self.tracer.request(scope["method"], path, incoming.traceparent)
         try:
             if not self._started:  # served without lifespan (some test clients)
                 await self.startup()
-            reply = await self._handle(scope, receive, incoming, rid, own, name)
+            reply = await self._handle(scope, receive, incoming, rid, own, name, traced)
         except EdgeError as exc:
+            if traced is not None:
+                traced.detail = exc.detail
             reply = self._error(exc.status, exc.detail, exc.retry_after)
             reply.headers.append((b"x-request-id", rid))
         except ClientGone:
-            self._count(start, path, own, name, scope["method"], CLIENT_GONE, rid_text)
+            self._count(start, path, own, name, scope["method"], CLIENT_GONE, rid_text, traced)
             return
         except Exception:
             log.exception("unexpected error on %s %s", scope["method"], path)
@@ -168,7 +177,7 @@ class Edge:
             {"type": "http.response.start", "status": reply.status, "headers": reply.headers}
         )
         await send({"type": "http.response.body", "body": reply.body})
-        self._count(start, path, own, name, scope["method"], reply.status, rid_text)
+        self._count(start, path, own, name, scope["method"], reply.status, rid_text, traced)
 
     def _count(
         self,
@@ -179,15 +188,20 @@ class Edge:
         method: str,
         status: int,
         rid: str,
+        traced: RequestTrace | None,
     ) -> None:
-        """Metrics and the log line of one answered request (not of ``/metrics``)."""
+        """Metrics, span and the log line of one answered request (not of ``/metrics``)."""
         if path == PATH:
             return
         elapsed = time.perf_counter() - start
         route = OWN if own is not None else name or OTHER
         method = method_label(method)
         self.metrics.observe(route, method, status, elapsed)
-        self.request_log.request(rid, method, route, status, elapsed)
+        if traced is None:
+            self.request_log.request(rid, method, route, status, elapsed)
+            return
+        traced.finish(status, route)
+        self.request_log.request(rid, method, route, status, elapsed, traced.trace_id)
 
     async def _handle(
         self,
@@ -197,6 +211,7 @@ class Edge:
         rid: bytes,
         own: Callable[[], Awaitable[Reply]] | None,
         name: str | None,
+        traced: RequestTrace | None = None,
     ) -> Reply:
         """The reply for one request, with its ``X-Request-ID``; raises ``EdgeError``.
 
@@ -220,6 +235,8 @@ class Edge:
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         incoming.forward.append((b"x-request-id", rid))
+        if traced is None and incoming.traceparent is not None:
+            incoming.forward.append((b"traceparent", incoming.traceparent))  # passed on as is
         return await forward(
             self.upstreams[name],
             method,
@@ -228,6 +245,7 @@ class Edge:
             body,
             retryable=retryable(method, incoming),
             rid=rid,
+            trace=traced,
         )
 
     def _error(self, status: int, detail: str, retry_after: int | None = None) -> Reply:

@@ -11,6 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.gateway.balancer import Replica
+from services.gateway.tracing import (
+    RequestTrace,
+    attempt_answered,
+    attempt_failed,
+    traceparent_of,
+)
 from services.gateway.transport import (
     IDEMPOTENT_METHODS,
     ConnectFailed,
@@ -37,8 +43,15 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Host and Content-Length are the client's view; aiohttp sets the upstream's.  The
-# request id is replaced by the accepted one.
-REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"x-request-id", b"expect"}
+# request id is replaced by the accepted one, the caller's traceparent by the edge's own
+# client span's (or passed on as it came, with tracing off).
+REQUEST_DROP = HOP_BY_HOP | {
+    b"host",
+    b"content-length",
+    b"x-request-id",
+    b"expect",
+    b"traceparent",
+}
 # uvicorn adds its own Server and Date; the length is recomputed from the body we hold.
 RESPONSE_DROP = HOP_BY_HOP | {b"content-length", b"server", b"date", b"x-request-id"}
 NO_BODY_STATUSES = frozenset({204, 304})
@@ -51,6 +64,7 @@ class IncomingHeaders:
     forward: RawHeaders
     request_id: bytes | None = None
     content_length: bytes | None = None
+    traceparent: bytes | None = None
     idempotency_key: bool = False  # an Idempotency-Key goes upstream (not hop-by-hop)
 
 
@@ -86,6 +100,8 @@ def split_headers(raw: Iterable[tuple[bytes, bytes]]) -> IncomingHeaders:
                 incoming.content_length = value
             elif name == b"connection":
                 connection = value
+            elif name == b"traceparent":
+                incoming.traceparent = value
             continue
         if name == b"idempotency-key":
             incoming.idempotency_key = True
@@ -156,6 +172,7 @@ async def forward(
     *,
     retryable: bool,
     rid: bytes,
+    trace: RequestTrace | None = None,
 ) -> Reply:
     """Send the request to one replica, retrying elsewhere after a transport failure.
 
@@ -165,7 +182,8 @@ async def forward(
     ``retryable()``), which the client also gets, for a pooled connection that breaks.
     Every failed attempt ejects its replica; the breaker counts requests, so a dead replica
     whose requests succeed on retry does not open it.  Raises ``EdgeError`` with the edge's
-    own answer (503 unavailable, 504 timeout, 502 broken connection).
+    own answer (503 unavailable, 504 timeout, 502 broken connection).  With a ``trace``,
+    each attempt is a client span, and its ``traceparent`` goes upstream.
     """
     breaker = upstream.breaker
     balancer = upstream.balancer
@@ -184,9 +202,14 @@ async def forward(
         tried = [replica]
         while True:
             try:
-                reply = await _send(
-                    upstream, replica, method, target, headers, body, rid, retryable
-                )
+                if trace is None:
+                    reply = await _send(
+                        upstream, replica, method, target, headers, body, rid, retryable
+                    )
+                else:
+                    reply = await _send_traced(
+                        trace, upstream, replica, method, target, headers, body, rid, retryable
+                    )
             except TransportError as exc:
                 balancer.eject(replica)
                 log.warning(
@@ -240,6 +263,31 @@ async def _send(
     status = response.status
     payload = response.body
     return Reply(status, response_headers(response.headers, method, status, payload, rid), payload)
+
+
+async def _send_traced(
+    trace: RequestTrace,
+    upstream: Upstream,
+    replica: Replica,
+    method: str,
+    target: str,
+    headers: RawHeaders,
+    body: bytes,
+    rid: bytes,
+    retryable: bool,
+) -> Reply:
+    span = trace.attempt(upstream.name, replica.url, method, target)
+    sent = [*headers, (b"traceparent", traceparent_of(span))]
+    try:
+        reply = await _send(upstream, replica, method, target, sent, body, rid, retryable)
+    except TransportError as exc:
+        attempt_failed(span, exc)
+        raise
+    except BaseException as exc:  # cancelled: the client left
+        attempt_failed(span, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+        raise
+    attempt_answered(span, reply.status)
+    return reply
 
 
 def _edge_error(name: str, exc: TransportError) -> EdgeError:

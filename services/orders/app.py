@@ -109,6 +109,7 @@ def create_app(settings: UnitSettings) -> FastAPI:
         ready=lambda: database_works(engine),
         chaos=chaos,
         lifespan=lifespan,
+        engine=engine,
     )
 
 

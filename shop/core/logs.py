@@ -1,13 +1,16 @@
 """One JSON line per request on stdout, from every unit and from the edge.
 
     {"ts":"2026-11-27T15:57:14.123Z","level":"info","unit":"orders","instance":"a1b2",
-     "request_id":"...","method":"POST","route":"/orders","status":201,"ms":3.1}
+     "request_id":"...","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","method":"POST",
+     "route":"/orders","status":201,"ms":3.1}
 
 The same ``request_id`` shows in the gateway's, orders' and catalog's lines of one
-request.  On by default; ``TWINSHOP_LOG_REQUESTS=0`` turns it off.  Kept cheap: the line
-is the small dict ``json.dumps`` would make, formatted by hand, and the lines finished in
-one turn of the event loop leave in one ``sys.stdout.write`` at the start of the next (the
-runtimes run Python unbuffered, so they are in the log file within a millisecond or so).
+request, and so does its ``trace_id`` (the OpenTelemetry trace, "" with tracing off), which
+joins the lines to the request's trace.  On by default; ``TWINSHOP_LOG_REQUESTS=0`` turns
+it off.  Kept cheap: the line is the small dict ``json.dumps`` would make, formatted by
+hand, and the lines finished in one turn of the event loop leave in one
+``sys.stdout.write`` at the start of the next (the runtimes run Python unbuffered, so they
+are in the log file within a millisecond or so).
 
 Standard library only: the edge's image ships this module without the units' packages.
 """
@@ -71,7 +74,13 @@ class RequestLog:
         self._stamp = ""
 
     def request(
-        self, request_id: str, method: str, route: str, status: int, seconds: float
+        self,
+        request_id: str,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        trace_id: str = "",
     ) -> None:
         """Log one finished request; ``seconds`` is its duration."""
         if not self.enabled:
@@ -81,7 +90,7 @@ class RequestLog:
         # encoded once, the free-form strings are escaped by json's C encoder.
         line = (
             f'{{"ts":"{self._stamp_of(now)}",{self._fixed},"request_id":{_quote(request_id)},'
-            f'"method":{_quote(method)},"route":{_quote(route)},"status":{status:d},'
+            f'"trace_id":"{trace_id}","method":{_quote(method)},"route":{_quote(route)},"status":{status:d},'
             f'"ms":{round(seconds * 1000.0, 2)!r}}}\n'
         )
         pending = self._pending

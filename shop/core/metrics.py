@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
+from shop.core import tracing
 from shop.core.logs import REQUEST_ID_KEY, RequestLog
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -116,4 +117,7 @@ class MetricsMiddleware:
             route = getattr(scope.get("route"), "path", None) or OTHER
             method = method_label(scope["method"])
             self.metrics.observe(route, method, status, elapsed)
-            self.log.request(scope.get(REQUEST_ID_KEY, ""), method, route, status, elapsed)
+            tracing.name_request(method, route)
+            self.log.request(
+                scope.get(REQUEST_ID_KEY, ""), method, route, status, elapsed, tracing.trace_id()
+            )

@@ -13,10 +13,13 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shop.core import otel
 from shop.core.logs import RequestLog
 from shop.core.metrics import CONTENT_TYPE, PATH, MetricsMiddleware, RequestMetrics
+from shop.kernel import server_spans
 from shop.kernel.chaos import Chaos, ChaosMiddleware, chaos_router
 from shop.kernel.config import UnitSettings
 from shop.kernel.docs import add_offline_docs
@@ -79,8 +82,12 @@ def create_unit_app(
     ready: Callable[[], bool],
     chaos: Chaos,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    engine: Engine | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the shared kernel wired in; ``routers`` bring the domain."""
+    """A FastAPI app with the shared kernel wired in; ``routers`` bring the domain.
+
+    With tracing on (``shop.core.otel``), every request, httpx call and SQL statement on
+    ``engine`` is a span."""
     # A unit answers only the paths it serves: no redirect to its own address (the client
     # would go around the edge). /docs with Swagger UI's files served here (no CDN: it
     # works offline); no /redoc. /openapi.json stays: the edges merge it.
@@ -119,6 +126,12 @@ def create_unit_app(
         log=RequestLog(settings.UNIT, settings.instance, enabled=settings.LOG_REQUESTS),
     )
     _document_admin_token(app)
+    provider = otel.setup(settings.UNIT, settings.instance, settings.VERSION)
+    app.state.tracer_provider = provider  # None with tracing off
+    if provider is not None:
+        server_spans.instrument_app(app, provider)
+        if engine is not None:
+            server_spans.instrument_engine(engine, provider)
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from shop.core import tracing
 from shop.orders import idempotency
 from shop.orders.checkout import CheckoutRequest, Crash, Render, UowFactory, no_crash, wall_clock
 from shop.orders.idempotency import Answer, KeyPolicy
@@ -54,7 +55,7 @@ def _checkout_once(
     key = request.key
     now = wall_clock()
     order = pending_order(request.customer, request.wanted)
-    with uow:
+    with tracing.span("one transaction"), uow:
         if key is not None:
             record = uow.keys.get(key)
             verdict = idempotency.judge(record, request.fingerprint, None, now=now, policy=policy)
@@ -72,7 +73,8 @@ def _checkout_once(
         try:
             with uow.savepoint():
                 uow.orders.add(order, key=key)
-                priced = inventory.reserve(order.id, order.lines)
+                with tracing.span("reserve (in process)"):
+                    priced = inventory.reserve(order.id, order.lines)
         except (UnknownProducts, InsufficientStock) as refusal:
             # The savepoint took the order and any stock back; the refusal is the answer.
             answer = render(refusal)

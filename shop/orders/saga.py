@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from shop.core import tracing
 from shop.orders import idempotency
 from shop.orders.checkout import (
     CheckoutRequest,
@@ -57,25 +58,30 @@ def checkout(
     crash: Crash = no_crash,
 ) -> Answer:
     deadline = (time.monotonic() if arrived is None else arrived) + settings.budget
-    started = _start(unit_of_work, request, settings)
+    with tracing.span("saga: pending commit"):
+        started = _start(unit_of_work, request, settings)
     if isinstance(started, Answer):
         return started
     order = started
     crash("after_pending")
     try:
-        priced = inventory.reserve(order.id, order.lines, deadline=deadline)
+        with tracing.span("saga: reserve"):
+            priced = inventory.reserve(order.id, order.lines, deadline=deadline)
     except (UnknownProducts, InsufficientStock) as refusal:
         try:
-            return _finish(unit_of_work, request, order, render(refusal), to="rejected")
+            with tracing.span("saga: reject"):
+                return _finish(unit_of_work, request, order, render(refusal), to="rejected")
         except Abandoned as exc:
             return render(exc)
     except InventoryUnavailable as exc:
-        _give_up(unit_of_work, inventory, order.id, deadline)
+        with tracing.span("saga: release"):
+            _give_up(unit_of_work, inventory, order.id, deadline)
         return render(exc)
     crash("after_reserve")
     confirmed = replace(order, status="confirmed", lines=list(priced))
     try:
-        answer = _finish(unit_of_work, request, confirmed, render(confirmed), to="confirmed")
+        with tracing.span("saga: confirm"):
+            answer = _finish(unit_of_work, request, confirmed, render(confirmed), to="confirmed")
     except Abandoned as exc:
         return render(exc)
     crash("after_confirm")

@@ -15,7 +15,7 @@ DATABASES = {"catalog-db": "catalog", "orders-db": "orders", "monolith-db": "mon
 EDGES = ("gateway", "lb")
 SECRET_JOBS = ("admin-secret", "catalog-db-secret", "orders-db-secret", "monolith-db-secret")
 MEMBERS = {
-    "public": {"gateway", "lb", "locust", "dashboard"},
+    "public": {"gateway", "lb", "locust", "dashboard", "jaeger"},
     "micro": {"gateway", "catalog", "orders", "dashboard"},
     "mono": {"lb", "monolith", "dashboard"},
     "catalog-data": {"catalog", "catalog-db"},

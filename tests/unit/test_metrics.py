@@ -77,8 +77,10 @@ def test_a_unit_counts_requests_by_route_template_and_logs_them(
     assert [line["route"] for line in lines] == [product, product, product, "other"]
     first = lines[0]
     assert set(first) == {
-        "ts", "level", "unit", "instance", "request_id", "method", "route", "status", "ms"
+        "ts", "level", "unit", "instance", "request_id", "trace_id", "method", "route", "status",
+        "ms"
     }  # fmt: skip
+    assert len(first["trace_id"]) == 32  # tracing is on by default: the line joins its trace
     assert first["level"] == "info"
     assert (first["unit"], first["instance"], first["request_id"]) == ("catalog", "c1", "r1")
     assert (first["method"], first["status"]) == ("GET", 200)

@@ -11,13 +11,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ROOTS = ("shop", "monolith", "services", "lab", "bench", "loadtests")
 LIMIT = 300
 REASON = "300 lines"
-IN_FLIGHT = {
-    # Owned by another change under way (tracing): their reason, or their split, comes there.
-    "lab/experiments/consistency.py",
-    "lab/experiments/flexibility.py",
-    "lab/experiments/teams.py",
-    "services/gateway/protocol.py",
-}
 
 
 def lacks_reason(source: str) -> bool:
@@ -48,12 +41,4 @@ def test_every_long_module_says_why() -> None:
     found = modules()
     assert "lab/runtime/process.py" in found  # the walk sees the tree
     silent = sorted(path for path, source in found.items() if lacks_reason(source))
-    assert [p for p in silent if p not in IN_FLIGHT] == []
-
-
-def test_the_in_flight_list_is_still_needed() -> None:
-    """Once one of them is split or says why, it leaves the list."""
-    found = modules()
-    assert sorted(p for p in IN_FLIGHT if p in found and lacks_reason(found[p])) == sorted(
-        IN_FLIGHT
-    )
+    assert silent == []

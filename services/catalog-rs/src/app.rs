@@ -2,7 +2,7 @@
 //! `X-Served-By`, body limit, chaos, metrics, log line) and the shared error answers.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
@@ -18,6 +18,7 @@ use crate::chaos::{self, Chaos};
 use crate::config::{Settings, IMPLEMENTATION};
 use crate::db::Db;
 use crate::telemetry::{self, Metrics, RequestLog};
+use crate::traces::{self, Exporter, Finished};
 use crate::validate::Errors;
 use crate::{products, reservations};
 
@@ -27,6 +28,7 @@ pub struct Shared {
     pub chaos: Chaos,
     pub metrics: Metrics,
     pub log: RequestLog,
+    pub traces: Exporter,
     served_by: HeaderValue,
     health: Value,
 }
@@ -52,6 +54,16 @@ pub fn state(settings: Settings, db: Db) -> AppState {
             .unwrap_or_else(|_| HeaderValue::from_static("catalog")),
         metrics: Metrics::new(&settings.unit),
         log: RequestLog::new(&settings.unit, &settings.instance, settings.log_requests),
+        traces: if settings.tracing {
+            Exporter::start(
+                &settings.otlp_endpoint,
+                &settings.unit,
+                &settings.instance,
+                &settings.version,
+            )
+        } else {
+            Exporter::default()
+        },
         chaos: Chaos::default(),
         health,
         settings,
@@ -265,6 +277,16 @@ async fn kernel(State(state): State<AppState>, mut request: Request, next: Next)
         .unwrap_or_else(|| "other".into());
     let method = telemetry::method_label(request.method().as_str()).to_string();
     let rid = request_id(request.headers());
+    let began = SystemTime::now();
+    let incoming = if state.settings.tracing {
+        let given = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok());
+        traces::parse(given)
+    } else {
+        None
+    };
     request.extensions_mut().insert(Arrived(start));
     let too_large = request
         .headers()
@@ -320,7 +342,28 @@ async fn kernel(State(state): State<AppState>, mut request: Request, next: Next)
         let seconds = start.elapsed().as_secs_f64();
         let status = response.status().as_u16();
         state.metrics.observe(&route, &method, status, seconds);
-        state.log.request(&rid, &method, &route, status, seconds);
+        let trace_id = match &incoming {
+            Some(caller) => {
+                state.traces.finished(Finished {
+                    incoming: caller,
+                    method: &method,
+                    route: &route,
+                    status,
+                    start: began,
+                    end: SystemTime::now(),
+                });
+                caller.trace_id.clone()
+            }
+            None if state.settings.tracing
+                && !chaos::SPARED.iter().any(|p| path.starts_with(p)) =>
+            {
+                traces::random_id(16)
+            }
+            None => String::new(),
+        };
+        state
+            .log
+            .request(&rid, &trace_id, &method, &route, status, seconds);
     }
     response
 }

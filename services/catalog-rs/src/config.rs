@@ -18,6 +18,10 @@ pub struct Settings {
     pub seed_stock: i64,
     pub max_body_bytes: usize,
     pub log_requests: bool,
+    /// Trace ids in the log, spans of recorded traces exported (`TWINSHOP_TRACING`).
+    pub tracing: bool,
+    /// Where spans go (`OTEL_EXPORTER_OTLP_ENDPOINT`; empty: nowhere).
+    pub otlp_endpoint: String,
     pub host: String,
     pub port: u16,
 }
@@ -99,6 +103,11 @@ impl Settings {
             seed_stock: number("SEED_STOCK", 1000)?,
             max_body_bytes: number("MAX_BODY_BYTES", 64 * 1024)?,
             log_requests: flag("LOG_REQUESTS", true),
+            tracing: flag("TRACING", true),
+            otlp_endpoint: env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .ok()
+                .or_else(|| var("OTLP_ENDPOINT"))
+                .unwrap_or_default(),
             host,
             port,
         })

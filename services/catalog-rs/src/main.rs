@@ -10,6 +10,7 @@ mod products;
 mod reservations;
 mod store;
 mod telemetry;
+mod traces;
 mod validate;
 
 use std::time::Duration;

@@ -99,7 +99,15 @@ impl RequestLog {
     }
 
     /// One finished request: the same line as the Python units write.
-    pub fn request(&self, request_id: &str, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn request(
+        &self,
+        request_id: &str,
+        trace_id: &str,
+        method: &str,
+        route: &str,
+        status: u16,
+        seconds: f64,
+    ) {
         if !self.enabled {
             return;
         }
@@ -110,10 +118,11 @@ impl RequestLog {
             format!("{ms}")
         };
         let line = format!(
-            "{{\"ts\":\"{}\",{},\"request_id\":{},\"method\":{},\"route\":{},\"status\":{status},\"ms\":{ms}}}\n",
+            "{{\"ts\":\"{}\",{},\"request_id\":{},\"trace_id\":{},\"method\":{},\"route\":{},\"status\":{status},\"ms\":{ms}}}\n",
             timestamp(SystemTime::now()),
             self.fixed,
             serde_json::Value::from(request_id),
+            serde_json::Value::from(trace_id),
             serde_json::Value::from(method),
             serde_json::Value::from(route),
         );
