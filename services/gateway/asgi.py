@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.gateway.proxy import EdgeError
+from services.gateway.errors import EdgeError
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

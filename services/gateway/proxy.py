@@ -1,7 +1,8 @@
 """Forward one request to a replica: headers in and out, retry, ejection, breaker.
 
-This is the hot path of both architectures, so it works on the raw ASGI and aiohttp
-header lists and never parses or re-encodes a body.
+This is the hot path of both architectures, so it works on raw header lists (ASGI's in,
+the upstream client's out: ``services.gateway.transport``) and never parses or re-encodes
+a body.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.gateway.balancer import Replica
+from services.gateway.errors import EdgeError
 from services.gateway.tracing import (
     RequestTrace,
     attempt_answered,
@@ -20,14 +22,13 @@ from services.gateway.tracing import (
 from services.gateway.transport import (
     IDEMPOTENT_METHODS,
     ConnectFailed,
+    RawHeaders,
     ReadTimeout,
     TransportError,
 )
 from services.gateway.upstream import Upstream
 
 log = logging.getLogger("twinshop.edge")
-
-RawHeaders = list[tuple[bytes, bytes]]
 
 HOP_BY_HOP = frozenset(
     {
@@ -42,7 +43,7 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# Host and Content-Length are the client's view; aiohttp sets the upstream's.  The
+# Host and Content-Length are the client's view; the upstream client sets its own.  The
 # request id is replaced by the accepted one, the caller's traceparent by the edge's own
 # client span's (or passed on as it came, with tracing off).
 REQUEST_DROP = HOP_BY_HOP | {
@@ -75,16 +76,6 @@ class Reply:
     status: int
     headers: RawHeaders
     body: bytes
-
-
-class EdgeError(Exception):
-    """An answer the edge makes itself: ``{"detail": ...}`` with this status."""
-
-    def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.retry_after = retry_after
 
 
 def split_headers(raw: Iterable[tuple[bytes, bytes]]) -> IncomingHeaders:

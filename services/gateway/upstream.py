@@ -66,6 +66,11 @@ class Upstream:
             raise RuntimeError(f"upstream {self.name} is not started")
         return self._client
 
+    def attach(self, client: UpstreamClient) -> None:
+        """Use ``client`` instead of the kind named at construction: ``start`` keeps it
+        (a test's scripted client, another transport)."""
+        self._client = client
+
     def idle_connections(self) -> int | None:
         """Idle pooled connections, when the client can tell (httptools pool only)."""
         count = getattr(self._client, "idle_connections", None)
@@ -73,9 +78,10 @@ class Upstream:
 
     async def start(self) -> None:
         """Open the connection pool, discover once, then keep discovering in the background."""
-        self._client = make_client(
-            self.client_kind, self.connect_timeout, self.read_timeout, KEEPALIVE_SECONDS
-        )
+        if self._client is None:
+            self._client = make_client(
+                self.client_kind, self.connect_timeout, self.read_timeout, KEEPALIVE_SECONDS
+            )
         try:
             await asyncio.wait_for(self.refresh(), timeout=max(5.0, self.discovery_interval))
         except Exception:

@@ -71,7 +71,7 @@ def upstream(client: ScriptedClient, *urls: str, failures: int = 5, eject: float
         discovery_interval=1,
     )
     up.balancer.update(urls)
-    up._client = client
+    up.attach(client)
     return up
 
 
@@ -224,7 +224,7 @@ def edge_with(client: ScriptedClient, unit: str = "gateway") -> Edge:
     edge = Edge(settings)
     for up in edge.upstreams.values():
         up.balancer.update(up.discovery.replicas())
-        up._client = client
+        up.attach(client)
     edge._started = True  # no lifespan, no background tasks
     return edge
 

@@ -81,7 +81,7 @@ def lb(client: Recording, monkeypatch: pytest.MonkeyPatch, *, on: bool) -> Edge:
     )
     for up in edge.upstreams.values():
         up.balancer.update(up.discovery.replicas())
-        up._client = client
+        up.attach(client)
     edge._started = True
     edge.request_log.stream = io.StringIO()
     return edge
