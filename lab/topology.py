@@ -66,3 +66,9 @@ def arches_for(choice: str) -> tuple[Arch, ...]:
     from lab.errors import LabError
 
     raise LabError(f"--arch must be micro, mono or both, not {choice!r}")
+
+
+def behind_an_edge(unit: str) -> bool:
+    """Does an edge route requests to ``unit`` (catalog, orders, monolith: yes)?"""
+    arch = unit_named(unit).arch
+    return any(u.edge and unit in u.routes.values() for u in UNITS[arch])

@@ -24,8 +24,9 @@ from typing import Any
 from lab import impls
 from lab.compose import DEFAULT_PROJECT, compose
 from lab.errors import LabError
+from lab.health import wait_edge_routes
 from lab.runtime.base import next_version
-from lab.topology import EDGE_OF, UNITS, Arch, unit_named
+from lab.topology import EDGE_OF, UNITS, Arch, behind_an_edge, unit_named
 
 DATABASES: dict[Arch, tuple[str, ...]] = {
     "micro": ("catalog-db", "orders-db"),
@@ -245,29 +246,15 @@ class DockerRuntime:
     def wait_edges_see(
         self, unit: str, *, replicas: int | None = None, timeout: float = 15.0
     ) -> None:
-        """Return once every edge in front of ``unit`` has a usable replica of it: the edge
-        re-resolves names every second, and after an outage its breaker may still be open
-        for a moment. Docker's "healthy" alone does not mean the entry answers yet.
-        An edge that does not answer is not waited for (it may be down on purpose)."""
-        import httpx
-
-        arch = unit_named(unit).arch  # one edge per architecture, at its entry
-        if not any(u.edge and unit in u.routes.values() for u in UNITS[arch]):
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                body = httpx.get(self._entry(arch) + "/health", timeout=2).json()
-            except (httpx.HTTPError, ValueError):
-                return
-            if not isinstance(body, dict):
-                return
-            seen = (body.get("upstreams") or {}).get(unit) or {}
-            wanted = replicas or 1
-            counted = seen.get("replicas") == replicas if replicas else True
-            if counted and seen.get("healthy", 0) >= wanted and seen.get("breaker") != "open":
-                return
-            time.sleep(0.2)
+        """Return once the edge in front of ``unit`` routes to it (``lab.health``: with
+        ``replicas``, exactly that many, all healthy). Docker's "healthy" alone does not mean
+        the entry answers yet. After ``timeout`` it returns anyway: the caller's next
+        request tells."""
+        if behind_an_edge(unit):
+            entry = self._entry(unit_named(unit).arch)
+            wait_edge_routes(
+                entry, unit, replicas=replicas or 1, exact=replicas is not None, timeout=timeout
+            )
 
     def chaos(self, unit: str, /, **toggles: Any) -> list[dict[str, Any]]:
         """Set fault toggles on every running container of a unit, from inside each one

@@ -44,11 +44,12 @@ import yaml
 from lab import impls
 from lab.compose import DEFAULT_PROJECT, compose_env, project_root
 from lab.errors import LabError
+from lab.health import wait_edge_routes
 from lab.runtime.base import next_version
 from lab.runtime.docker import DATABASES, _client
 from lab.runtime.swarm_stack import interpolate, stack_file
 from lab.state import StateDir
-from lab.topology import EDGE_OF, UNITS, Arch, unit_named
+from lab.topology import EDGE_OF, UNITS, Arch, behind_an_edge, unit_named
 
 STACK_LABEL = "com.docker.stack.namespace"
 SERVICE_LABEL = "com.docker.swarm.service.name"
@@ -378,26 +379,12 @@ class SwarmRuntime:
 
     def wait_edges_see(self, unit: str, *, replicas: int = 1, timeout: float = 60.0) -> None:
         """Until the edge in front of ``unit`` counts ``replicas`` healthy replicas of it
-        (it re-resolves names every second) with its breaker closed. An edge that does not
-        answer is not waited for (it may be down on purpose)."""
-        import httpx
-
-        arch = unit_named(unit).arch
-        if not any(u.edge and unit in u.routes.values() for u in UNITS[arch]):
+        with its breaker closed (``lab.health``); a LabError after ``timeout``."""
+        if not behind_an_edge(unit):
             return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                body = httpx.get(self._entry(arch) + "/health", timeout=2).json()
-            except (httpx.HTTPError, ValueError):
-                return
-            if not isinstance(body, dict):
-                return
-            seen = (body.get("upstreams") or {}).get(unit) or {}
-            if seen.get("healthy", 0) >= replicas and seen.get("breaker") != "open":
-                return
-            time.sleep(0.2)
-        raise LabError(f"the edge of {arch} does not route to {replicas} {unit} task(s)")
+        arch = unit_named(unit).arch
+        if not wait_edge_routes(self._entry(arch), unit, replicas=replicas, timeout=timeout):
+            raise LabError(f"the edge of {arch} does not route to {replicas} {unit} task(s)")
 
     def _wait_entry(self, arch: Arch, *, timeout: float) -> None:
         import httpx
