@@ -26,6 +26,7 @@ from lab.compose import DEFAULT_PROJECT, compose
 from lab.errors import LabError
 from lab.health import wait_edge_routes
 from lab.runtime.base import next_version
+from lab.runtime.container_admin import exec_admin
 from lab.topology import EDGE_OF, UNITS, Arch, behind_an_edge, unit_named
 
 DATABASES: dict[Arch, tuple[str, ...]] = {
@@ -46,24 +47,6 @@ STOP_GRACE_SECONDS = 15
 ADMIN_TOKEN_FILE = "/run/twinshop/admin/token"
 """Where the units find the admin token (the ``admin-secret`` volume of docker-compose.yml);
 only catalog, orders and monolith mount it."""
-
-# Runs inside a unit's container (its own python, no curl there): call an operator route
-# (argv: method, path, JSON body or '', the admin token's file) with the token the stack
-# generated, print the answer.
-ADMIN_SCRIPT = """
-import sys, urllib.error, urllib.request
-method, path, body, token_file = sys.argv[1:5]
-token = open(token_file).read().strip()
-request = urllib.request.Request(
-    'http://127.0.0.1:8000' + path, data=body.encode() or None, method=method,
-    headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})
-try:
-    with urllib.request.urlopen(request, timeout=5) as response:
-        print(response.read().decode())
-except urllib.error.HTTPError as exc:
-    print(exc.code, exc.read().decode()[:200])
-    sys.exit(2)
-"""
 
 
 def _client() -> Any:
@@ -262,22 +245,7 @@ class DockerRuntime:
         self._refuse_edge(unit, "given fault toggles")
         out = []
         for container in self._unit_containers(unit, running=True):
-            result = container.exec_run(
-                [
-                    "python3",
-                    "-c",
-                    ADMIN_SCRIPT,
-                    "PUT",
-                    "/_chaos",
-                    json.dumps(toggles),
-                    ADMIN_TOKEN_FILE,
-                ]
-            )
-            text = result.output.decode(errors="replace").strip()
-            if result.exit_code != 0:
-                if text.startswith("404"):
-                    raise LabError(f"chaos is disabled in {unit} (TWINSHOP_CHAOS=0 in compose)")
-                raise LabError(f"chaos on {unit} ({container.name}) failed: {text[-300:]}")
+            text = exec_admin(container, "PUT", "/_chaos", json.dumps(toggles))
             out.append({"url": f"{container.name}:8000", **json.loads(text)})
         return out
 
@@ -292,13 +260,7 @@ class DockerRuntime:
     def admin_get(self, unit: str, path: str) -> Any:
         """GET an operator route (``/_…``) of the unit, from inside its first container."""
         container = self._unit_containers(unit, running=True)[0]
-        result = container.exec_run(
-            ["python3", "-c", ADMIN_SCRIPT, "GET", path, "", ADMIN_TOKEN_FILE]
-        )
-        text = result.output.decode(errors="replace").strip()
-        if result.exit_code != 0:
-            raise LabError(f"GET {path} on {unit} ({container.name}) failed: {text[-300:]}")
-        return json.loads(text)
+        return json.loads(exec_admin(container, "GET", path))
 
     def memory_mb(self, unit: str) -> float:
         """Memory use of every container of ``unit``, summed (the engine's stats)."""

@@ -46,6 +46,7 @@ from lab.compose import DEFAULT_PROJECT, compose_env, project_root
 from lab.errors import LabError
 from lab.health import wait_edge_routes
 from lab.runtime.base import next_version
+from lab.runtime.container_admin import exec_admin
 from lab.runtime.docker import DATABASES, _client
 from lab.runtime.swarm_stack import interpolate, stack_file
 from lab.state import StateDir
@@ -58,23 +59,6 @@ KILLED_LABEL = "twinshop.killed-replicas"
 CREATED_LABEL = "twinshop.swarm-created"
 """On the node: ``up`` made this swarm, so ``down`` may leave it."""
 FAILED_STATES = {"failed", "rejected", "orphaned"}
-
-# Runs inside a unit's container (its own python, no curl there): call an operator route
-# (argv: method, path, JSON body or '') with the token the stack mounted, print the answer.
-ADMIN_SCRIPT = """
-import os, sys, urllib.error, urllib.request
-token = open(os.environ['TWINSHOP_ADMIN_TOKEN_FILE']).read().strip()
-method, path, body = sys.argv[1:4]
-request = urllib.request.Request(
-    'http://127.0.0.1:8000' + path, data=body.encode() or None, method=method,
-    headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})
-try:
-    with urllib.request.urlopen(request, timeout=5) as response:
-        print(response.read().decode())
-except urllib.error.HTTPError as exc:
-    print(exc.code, exc.read().decode()[:200])
-    sys.exit(2)
-"""
 
 READ_TOKEN = "import os; print(open(os.environ['TWINSHOP_ADMIN_TOKEN_FILE']).read().strip())"
 
@@ -315,12 +299,12 @@ class SwarmRuntime:
             )
         out = []
         for container in self._containers(unit, required=True):
-            text = self._exec_admin(container, "PUT", "/_chaos", json.dumps(toggles))
+            text = exec_admin(container, "PUT", "/_chaos", json.dumps(toggles))
             out.append({"url": f"{container.name[:40]}:8000", **json.loads(text)})
         return out
 
     def admin_get(self, unit: str, path: str) -> Any:
-        return json.loads(self._exec_admin(self._containers(unit, required=True)[0], "GET", path))
+        return json.loads(exec_admin(self._containers(unit, required=True)[0], "GET", path))
 
     def admin_token(self) -> str:
         """The token the stack mounted (read inside a unit's task: never in an env var)."""
@@ -499,15 +483,6 @@ class SwarmRuntime:
                 f"no task of {unit} runs on this engine (twinshop start {unit} --runtime swarm)"
             )
         return sorted(found, key=lambda c: c.name)
-
-    def _exec_admin(self, container: Any, method: str, path: str, body: str = "") -> str:
-        result = container.exec_run(["python3", "-c", ADMIN_SCRIPT, method, path, body])
-        text = result.output.decode(errors="replace").strip()
-        if result.exit_code != 0:
-            if path == "/_chaos" and text.startswith("404"):
-                raise LabError("chaos is disabled in this unit (TWINSHOP_CHAOS=0 in compose)")
-            raise LabError(f"{method} {path} in {container.name} failed: {text[-300:]}")
-        return text
 
     def _describe(self, unit: str, service: Any) -> list[dict[str, Any]]:
         version = _env(service).get("TWINSHOP_VERSION")
