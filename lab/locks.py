@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -43,14 +44,16 @@ def requirements(project: Path, extra: str) -> list[str]:
     return [*meta.get("dependencies", []), *meta["optional-dependencies"][extra]]
 
 
-def _pins(requirement_strings: list[str], *, deps: bool, what: str) -> dict[str, str]:
+def _pins(
+    requirement_strings: list[str], *, deps: bool, what: str, constraints: Path | None = None
+) -> dict[str, str]:
     if not requirement_strings:
         return {}
     result = subprocess.run(
         [
             sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
             "--ignore-installed", "--report", "-", *([] if deps else ["--no-deps"]),
-            *requirement_strings,
+            *(["--constraint", str(constraints)] if constraints else []), *requirement_strings,
         ],
         capture_output=True,
         text=True,
@@ -64,26 +67,68 @@ def _pins(requirement_strings: list[str], *, deps: bool, what: str) -> dict[str,
     }
 
 
-def resolve(project: Path, extra: str) -> list[str]:
+def resolve(project: Path, extra: str, constraints: Path | None = None) -> list[str]:
     """``name==version`` for every distribution ``.[extra]`` needs (``FILES_ONLY`` ones
-    without their dependencies)."""
+    without their dependencies), within ``constraints`` (a pip constraints file) if given."""
     wanted = requirements(project, extra)
     files_only = [r for r in wanted if name_of(r) in FILES_ONLY]
-    pins = _pins([r for r in wanted if r not in files_only], deps=True, what=f"the {extra} extra")
+    pins = _pins(
+        [r for r in wanted if r not in files_only],
+        deps=True,
+        what=f"the {extra} extra",
+        constraints=constraints,
+    )
     pins.update(_pins(files_only, deps=False, what=f"the files of the {extra} extra"))
     return [f"{name}=={version}" for name, version in sorted(pins.items())]
 
 
+def disagreements(locks: dict[str, list[str]]) -> dict[str, set[str]]:
+    """The distributions that two images pin at different versions: ``{name: versions}``.
+    The wheelhouse downloads every image's pins at once, so they must agree."""
+    versions: dict[str, set[str]] = {}
+    for pins in locks.values():
+        for pin in pins:
+            name, _, version = pin.partition("==")
+            versions.setdefault(name_of(name), set()).add(version)
+    return {name: found for name, found in versions.items() if len(found) > 1}
+
+
 def write_locks(project: Path) -> list[Path]:
+    """Resolve every image's extra; where two images disagree on a version (one image's
+    dependencies hold a package back that another image gets at its newest), resolve again
+    with the lowest of those versions as a constraint for all."""
+    locks = {image: resolve(project, extra) for image, extra in IMAGE_EXTRAS.items()}
+    if conflicts := disagreements(locks):
+        with tempfile.TemporaryDirectory() as scratch:
+            constraints = Path(scratch) / "constraints.txt"
+            constraints.write_text(
+                "".join(
+                    f"{name}=={min(found, key=_version_key)}\n"
+                    for name, found in sorted(conflicts.items())
+                )
+            )
+            locks = {
+                image: resolve(project, extra, constraints)
+                for image, extra in IMAGE_EXTRAS.items()
+            }
+        if still := disagreements(locks):
+            raise LabError(f"the images' pins still disagree: {still}")
     folder = project / "docker" / "requirements"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for image, extra in IMAGE_EXTRAS.items():
         path = folder / f"{image}.txt"
         header = f"# {image} image: pinned from the [{extra}] extra by `twinshop images lock`\n"
-        path.write_text(header + "\n".join(resolve(project, extra)) + "\n")
+        path.write_text(header + "\n".join(locks[image]) + "\n")
         written.append(path)
     return written
+
+
+def _version_key(version: str) -> tuple[tuple[int, str], ...]:
+    """Enough of PEP 440 to order two releases of one package (1.45.2 < 1.45.10)."""
+    return tuple(
+        (int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"[.+-]", version)
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.locks import FILES_ONLY, IMAGE_EXTRAS, name_of, requirements
+from lab.locks import FILES_ONLY, IMAGE_EXTRAS, disagreements, name_of, requirements
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,3 +34,18 @@ def test_the_gateway_image_has_swagger_ui_but_no_fastapi() -> None:
     pins = pinned("gateway")
     assert "fastapi-offline" in pins
     assert "fastapi" not in pins and "starlette" not in pins and "sqlalchemy" not in pins
+
+
+def test_the_images_agree_on_every_version() -> None:
+    """The wheelhouse downloads every image's pins in one go: two versions of one package
+    make that download impossible (the dashboard once had a newer opentelemetry-api)."""
+    locks = {
+        image: [f"{name}=={version}" for name, version in pinned(image).items()]
+        for image in IMAGE_EXTRAS
+    }
+    assert disagreements(locks) == {}
+
+
+def test_a_disagreement_is_found() -> None:
+    locks = {"a": ["x==1.0", "y==2"], "b": ["X==1.1", "y==2"]}
+    assert disagreements(locks) == {"x": {"1.0", "1.1"}}
