@@ -108,8 +108,7 @@ def write_locks(project: Path) -> list[Path]:
                 )
             )
             locks = {
-                image: resolve(project, extra, constraints)
-                for image, extra in IMAGE_EXTRAS.items()
+                image: resolve(project, extra, constraints) for image, extra in IMAGE_EXTRAS.items()
             }
         if still := disagreements(locks):
             raise LabError(f"the images' pins still disagree: {still}")
