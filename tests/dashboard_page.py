@@ -66,7 +66,7 @@ def unit_box(page: Any, arch: str, unit: str, healthy: bool | None = None) -> st
 def shows_both_architectures_healthy(page: Any) -> None:
     for arch, unit in UNITS:
         page.wait_for_selector(unit_box(page, arch, unit, healthy=True), timeout=10_000)
-    assert page.locator("[data-unit]").count() == len(UNITS)
+    assert page.locator("div.unit[data-unit]").count() == len(UNITS)  # not the span rows
     orders = page.locator(unit_box(page, "micro", "orders"))
     assert orders.get_attribute("data-replicas") == "1"
     assert "v1" in orders.inner_text()

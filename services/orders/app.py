@@ -110,6 +110,7 @@ def create_app(settings: UnitSettings) -> FastAPI:
         chaos=chaos,
         lifespan=lifespan,
         engine=engine,
+        http_clients=[catalog.client],  # checkout's calls; the reconciler's start no trace
     )
 
 

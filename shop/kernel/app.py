@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
@@ -83,11 +83,12 @@ def create_unit_app(
     chaos: Chaos,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     engine: Engine | None = None,
+    http_clients: Sequence[Any] = (),
 ) -> FastAPI:
     """A FastAPI app with the shared kernel wired in; ``routers`` bring the domain.
 
-    With tracing on (``shop.core.otel``), every request, httpx call and SQL statement on
-    ``engine`` is a span."""
+    With tracing on (``shop.core.otel``), every request, every call of ``http_clients``
+    (httpx clients to other units) and every SQL statement on ``engine`` is a span."""
     # A unit answers only the paths it serves: no redirect to its own address (the client
     # would go around the edge). /docs with Swagger UI's files served here (no CDN: it
     # works offline); no /redoc. /openapi.json stays: the edges merge it.
@@ -129,7 +130,7 @@ def create_unit_app(
     provider = otel.setup(settings.UNIT, settings.instance, settings.VERSION)
     app.state.tracer_provider = provider  # None with tracing off
     if provider is not None:
-        server_spans.instrument_app(app, provider)
+        server_spans.instrument_app(app, provider, http_clients)
         if engine is not None:
             server_spans.instrument_engine(engine, provider)
     return app

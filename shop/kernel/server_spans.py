@@ -3,6 +3,7 @@ httpx client spans and SQL spans per engine, on the provider of ``shop.core.otel
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -73,18 +74,19 @@ class ServerSpans:
             otel_context.detach(token)
 
 
-def instrument_app(app: Any, provider: TracerProvider) -> None:
+def instrument_app(app: Any, provider: TracerProvider, http_clients: Sequence[Any] = ()) -> None:
     """A server span per request of a unit's app (not for probes and scrapes), and a client
-    span with ``traceparent`` on every httpx call this process makes (the httpx
-    instrumentation). Outermost: call this after every other ``add_middleware``."""
+    span with ``traceparent`` on every call of ``http_clients`` (httpx clients: the httpx
+    instrumentation, on those clients only — patching httpx for the whole process would
+    also rewrite the ``traceparent`` of every other client in it, a test's included).
+    Outermost: call this after every other ``add_middleware``."""
     app.add_middleware(ServerSpans, provider=provider, skip=NOT_TRACED)
-    try:  # only orders calls out (catalog's image has no httpx)
-        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    except ImportError:
+    if not http_clients:
         return
-    httpx_instrumentor = HTTPXClientInstrumentor()
-    if not httpx_instrumentor.is_instrumented_by_opentelemetry:
-        httpx_instrumentor.instrument(tracer_provider=provider)
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    for client in http_clients:
+        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=provider)
 
 
 def instrument_engine(engine: Any, provider: TracerProvider) -> None:
