@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -159,3 +160,18 @@ def wait_http(url: str, timeout: float = 30.0, alive: Any = None) -> float:
         if time.monotonic() - start > timeout:
             raise RuntimeError(f"{url} not healthy after {timeout:.0f} s")
         time.sleep(0.05)
+
+
+def create_product(entry: str, token: str, stock: int = 1_000_000_000) -> int:
+    """A fresh product (its own sku) with ``stock`` units, created through ``entry``: a
+    benchmark's checkouts never run out nor share a row with an earlier run's."""
+    sku = f"bench-{secrets.token_hex(6)}"
+    status, body = http(
+        "POST",
+        entry + "/products",
+        {"sku": sku, "name": f"Bench {sku}", "price_cents": 1234, "stock": stock},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    if status != 201:
+        raise RuntimeError(f"could not create a product at {entry}: {status} {body}")
+    return int(body["id"])

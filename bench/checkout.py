@@ -22,7 +22,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import free_port, group_cpu_seconds, http, install_signal_handlers, workspace
+from _common import (
+    create_product,
+    free_port,
+    group_cpu_seconds,
+    http,
+    install_signal_handlers,
+    workspace,
+)
 from _loadgen import measure_url, pick_generator
 from _report import machine, print_table, verdict, warn_if_busy, write_json
 
@@ -46,19 +53,6 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def create_product(entry: str, token: str) -> int:
-    sku = f"bench-{secrets.token_hex(6)}"
-    status, body = http(
-        "POST",
-        entry + "/products",
-        {"sku": sku, "name": f"Bench {sku}", "price_cents": 1234, "stock": STOCK},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    if status != 201:
-        raise RuntimeError(f"could not create a product at {entry}: {status} {body}")
-    return int(body["id"])
-
-
 def measure(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     from lab.runtime import processes
     from lab.runtime.process import ProcessRuntime
@@ -72,7 +66,7 @@ def measure(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         t0 = time.monotonic()
         entries = runtime.up(ARCHES)
         print(f"both architectures healthy in {time.monotonic() - t0:.2f} s: {entries}")
-        products = {arch: create_product(entries[arch], token) for arch in ARCHES}
+        products = {arch: create_product(entries[arch], token, STOCK) for arch in ARCHES}
         order = json.dumps({"customer": "bench", "items": [{"product_id": 0, "quantity": 1}]})
         for conns in args.connections:
             for op in ("checkout", "browse"):

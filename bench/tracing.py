@@ -34,19 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     REPO,
     Processes,
+    create_product,
     free_port,
     http,
     install_signal_handlers,
-    machine,
-    pick_generator,
-    print_table,
-    run_load,
     uvicorn_cmd,
     wait_http,
-    warn_if_busy,
     workspace,
-    write_json,
 )
+from _loadgen import measure_url, pick_generator
+from _report import machine, print_table, warn_if_busy, write_json
 
 ARCHES = ("micro", "mono")
 UNITS = ("gateway", "orders", "catalog", "lb", "monolith")
@@ -84,19 +81,6 @@ def unit_env(sample: str | None) -> dict[str, dict[str, str]]:
     return {unit: dict(tracing) for unit in UNITS}
 
 
-def create_product(entry: str, token: str) -> int:
-    sku = f"bench-{secrets.token_hex(6)}"
-    status, body = http(
-        "POST",
-        entry + "/products",
-        {"sku": sku, "name": f"Bench {sku}", "price_cents": 1234, "stock": STOCK},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    if status != 201:
-        raise RuntimeError(f"could not create a product at {entry}: {status} {body}")
-    return int(body["id"])
-
-
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from lab.runtime import processes
     from lab.runtime.process import ProcessRuntime
@@ -126,7 +110,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             )
             runtimes[mode] = runtime
             entries[mode] = dict(runtime.up(ARCHES, timeout=60))
-            products[mode] = {a: create_product(entries[mode][a], token) for a in ARCHES}
+            products[mode] = {a: create_product(entries[mode][a], token, STOCK) for a in ARCHES}
         print(f"three copies of both architectures up: {list(MODES)}")
         cell = 0
         for conns in args.connections:
@@ -147,9 +131,9 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                             url, method, body, headers = f"{entry}/products/{pid}", "GET", b"", {}
                         common = dict(method=method, body=body, headers=headers, workdir=work)
                         if args.warmup > 0:
-                            run_load(generator, url, connections=conns, duration=args.warmup,
+                            measure_url(generator, url, connections=conns, duration=args.warmup,
                                      **common)  # type: ignore[arg-type]  # fmt: skip
-                        result = run_load(
+                        result = measure_url(
                             generator, url, connections=conns, duration=args.duration,
                             **common,  # type: ignore[arg-type]
                         )  # fmt: skip
