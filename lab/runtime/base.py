@@ -4,10 +4,26 @@ and the dashboard, in one typed interface, and what they share (``next_version``
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 from lab.errors import LabError
 from lab.topology import Arch
+
+Redeployed = TypedDict(
+    "Redeployed",
+    {
+        "unit": str,
+        "from": str,  # the version before (``from`` is a Python keyword: hence this form)
+        "to": str,
+        "impl_from": str,  # python or rust (the catalog has both)
+        "impl_to": str,
+        "replicas": int,
+        "mode": Literal["restart", "rolling"],
+        "seconds": float,  # the whole operation
+        "outage_seconds": float,  # nothing served the unit (0 for a rolling redeploy)
+    },
+)
+"""What ``redeploy`` returns, on every runtime (``twinshop redeploy --json`` prints it)."""
 
 
 def next_version(current: str) -> str:
@@ -61,7 +77,7 @@ class Runtime(Protocol):
         *,
         impl: str | None = ...,
         timeout: float = ...,
-    ) -> dict[str, Any]:
+    ) -> Redeployed:
         """A new version (and with ``impl``, the catalog's other implementation): rolling
         with 2+ instances, stop-and-start with one."""
         ...

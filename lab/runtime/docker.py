@@ -19,13 +19,13 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lab import impls
 from lab.compose import DEFAULT_PROJECT, compose
 from lab.errors import LabError
 from lab.health import wait_edge_routes
-from lab.runtime.base import next_version
+from lab.runtime.base import Redeployed, next_version
 from lab.runtime.container_admin import exec_admin
 from lab.topology import EDGE_OF, UNITS, Arch, behind_an_edge, unit_named
 
@@ -172,10 +172,12 @@ class DockerRuntime:
         *,
         impl: str | None = None,
         timeout: float = 180.0,
-    ) -> dict[str, Any]:
+    ) -> Redeployed:
         """Replace the unit's containers by ones of a new version.
 
-        One container: ``compose up --force-recreate`` (stop, then start: a real outage).
+        One container: ``compose up --force-recreate`` (stop, then start: a real outage,
+        reported as the time until the new container is healthy: compose stops the old one
+        first, so the unit is unserved for at most that long).
         N >= 2, rolling, one old container at a time: ``--scale N+1 --no-recreate`` with
         the new version (only the new container is created), wait until it is healthy and
         the edges resolved it, then stop (SIGTERM: in-flight requests finish) and remove
@@ -197,9 +199,12 @@ class DockerRuntime:
         new_impl = impls.check(unit, impl or old_impl)
         env = {"TWINSHOP_VERSION": new_version, **self._image_env(unit, new_impl)}
         started = time.monotonic()
+        outage = 0.0
+        mode: Literal["restart", "rolling"]
         if len(running) == 1:
             self.compose("up", "-d", "--no-deps", "--force-recreate", unit, env=env)
             self.wait_healthy([unit], timeout=timeout)
+            outage = time.monotonic() - started
             self.wait_edges_see(unit)
             mode = "restart"
         else:
@@ -224,6 +229,7 @@ class DockerRuntime:
             "replicas": len(running),
             "mode": mode,
             "seconds": round(time.monotonic() - started, 2),
+            "outage_seconds": round(outage, 2),
         }
 
     def wait_edges_see(

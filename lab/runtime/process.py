@@ -29,14 +29,14 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from lab import health, impls
 from lab.errors import LabError
 from lab.runtime import processes
-from lab.runtime.base import next_version
+from lab.runtime.base import Redeployed, next_version
 from lab.runtime.cpu_budget import CpuBudget
 from lab.runtime.process_launcher import DASHBOARD_PORT, Launcher, default_traces_to
 from lab.runtime.process_state import (
@@ -368,7 +368,7 @@ class ProcessRuntime:
         *,
         impl: str | None = None,
         timeout: float = 30.0,
-    ) -> dict[str, Any]:
+    ) -> Redeployed:
         """Replace every instance of a unit by one of a new version (and, with ``impl``,
         another implementation: ``--impl rust`` swaps the catalog's language).
 
@@ -390,6 +390,7 @@ class ProcessRuntime:
             for record in old:
                 record["pending"] = time.time()
         started = time.monotonic()
+        mode: Literal["restart", "rolling"]
         if len(old) == 1:
             outage = self._restart_as(
                 arch, unit, old[0], new_version, token, impl=new_impl, timeout=timeout

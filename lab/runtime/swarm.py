@@ -37,7 +37,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -45,7 +45,7 @@ from lab import impls
 from lab.compose import DEFAULT_PROJECT, compose_env, project_root
 from lab.errors import LabError
 from lab.health import wait_edge_routes
-from lab.runtime.base import next_version
+from lab.runtime.base import Redeployed, next_version
 from lab.runtime.container_admin import exec_admin
 from lab.runtime.docker import DATABASES, _client
 from lab.runtime.swarm_stack import interpolate, stack_file
@@ -247,10 +247,11 @@ class SwarmRuntime:
         *,
         impl: str | None = None,
         timeout: float = 240.0,
-    ) -> dict[str, Any]:
+    ) -> Redeployed:
         """A new ``TWINSHOP_VERSION`` through swarm's rolling update: ``start-first`` with
         2+ replicas (a new task is healthy before an old one stops; no request fails),
-        ``stop-first`` with one (the outage a single replica really has). A new task that
+        ``stop-first`` with one (the outage a single replica really has, reported as the
+        time until the new task is healthy: at most that long unserved). A new task that
         does not become healthy rolls the service back, and this raises. ``impl`` (the
         catalog: python or rust) swaps the image too (twinshop/catalog-rs)."""
         unit_named(unit)
@@ -279,7 +280,9 @@ class SwarmRuntime:
                 raise LabError(f"redeploy of {unit} did not finish in {timeout:.0f} s ({update})")
             time.sleep(0.5)
         self.wait_healthy([unit], timeout=timeout)
+        outage = 0.0 if replicas >= 2 else time.monotonic() - started
         self.wait_edges_see(unit, replicas=replicas)
+        mode: Literal["restart", "rolling"] = "rolling" if replicas >= 2 else "restart"
         return {
             "unit": unit,
             "from": old_version,
@@ -287,8 +290,9 @@ class SwarmRuntime:
             "impl_from": old_impl,
             "impl_to": new_impl,
             "replicas": replicas,
-            "mode": "rolling" if replicas >= 2 else "restart",
+            "mode": mode,
             "seconds": round(time.monotonic() - started, 2),
+            "outage_seconds": round(outage, 2),
         }
 
     def chaos(self, unit: str, /, **toggles: Any) -> list[dict[str, Any]]:

@@ -18,25 +18,20 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.engine import unavailable
+
 pytestmark = pytest.mark.docker
 
 PYTHON_IMAGE = os.environ.get("TWINSHOP_PYTHON_BASE_IMAGE", "twinshop/python-base:bookworm")
 POSTGRES_IMAGE = os.environ.get(
     "TWINSHOP_POSTGRES_BASE_IMAGE", "twinshop/postgres-base:15-bookworm"
 )
-REQUIRE_DOCKER = os.environ.get("TWINSHOP_REQUIRE_DOCKER") == "1"
 TEST_LABEL = "twinshop.test=base-images"
 READY_TIMEOUT = 60.0
 
 PG_USER = "shop"
 PG_PASSWORD = "s3cret-Pw"
 PG_DB = "shopdb"
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE_DOCKER:
-        pytest.fail(f"{reason} (and TWINSHOP_REQUIRE_DOCKER=1)", pytrace=False)
-    pytest.skip(reason)
 
 
 def docker(
@@ -62,20 +57,20 @@ def docker(
 @pytest.fixture(scope="module")
 def docker_engine() -> str:
     if shutil.which("docker") is None:
-        _unavailable("no docker CLI on PATH")
+        unavailable("no docker CLI on PATH")
     try:
         proc = docker("version", "--format", "{{.Server.Version}}", check=False, timeout=30)
     except subprocess.TimeoutExpired:
-        _unavailable("the Docker engine did not answer within 30 s")
+        unavailable("the Docker engine did not answer within 30 s")
     if proc.returncode != 0:
-        _unavailable(f"no Docker engine answers: {proc.stderr.strip()}")
+        unavailable(f"no Docker engine answers: {proc.stderr.strip()}")
     return proc.stdout.strip()
 
 
 def _image_config(image: str) -> dict:
     proc = docker("image", "inspect", "--format", "{{json .Config}}", image, check=False)
     if proc.returncode != 0:
-        _unavailable(f"image {image} is not built here; run docker/base/build.sh first")
+        unavailable(f"image {image} is not built here; run docker/base/build.sh first")
     return json.loads(proc.stdout)
 
 

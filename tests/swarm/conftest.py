@@ -9,7 +9,6 @@ are failures, not skips."""
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,35 +16,18 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
-from lab.images import IMAGES
 from lab.runtime.processes import free_port
 from lab.runtime.swarm import SwarmRuntime, swarm_state
 from lab.state import StateDir
+from tests.engine import engine_answers, missing_images
+from tests.engine import unavailable as engine_unavailable
 from tests.support import Stack
 
 REQUIRE_SWARM = os.environ.get("TWINSHOP_REQUIRE_SWARM") == "1"
 
 
 def unavailable(reason: str) -> None:
-    if REQUIRE_SWARM:
-        pytest.fail(f"{reason} (and TWINSHOP_REQUIRE_SWARM=1)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _engine_answers() -> bool:
-    try:
-        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
-def _missing_images() -> list[str]:
-    return [
-        image
-        for image in IMAGES
-        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode
-    ]
+    engine_unavailable(reason, required=REQUIRE_SWARM)
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +37,9 @@ def swarm_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmRun
             "the swarm suite makes this engine a swarm for a few minutes: "
             "run it with TWINSHOP_REQUIRE_SWARM=1"
         )
-    if not _engine_answers():
+    if not engine_answers():
         unavailable("no Docker engine answers")
-    if missing := _missing_images():
+    if missing := missing_images():
         unavailable(f"images not built ({', '.join(missing)}): run `twinshop images build`")
     found = swarm_state()
     if found not in ("inactive", "active"):

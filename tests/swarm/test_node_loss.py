@@ -21,7 +21,7 @@ import pytest
 from lab.compose import compose_env
 from lab.runtime.swarm import SwarmRuntime
 from lab.state import StateDir
-from tests.docker.test_operations_docker import Traffic
+from tests.traffic import Traffic
 from tests.swarm.conftest import REQUIRE_SWARM
 from tests.swarm.nodes import Nodes, build_node_image
 

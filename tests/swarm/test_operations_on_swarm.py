@@ -15,7 +15,7 @@ from lab.errors import LabError
 from lab.experiments import resilience
 from lab.experiments.common import Lab
 from lab.runtime.swarm import SwarmRuntime
-from tests.docker.test_operations_docker import Traffic
+from tests.traffic import Traffic
 from tests.support import Stack, eventually
 
 pytestmark = pytest.mark.swarm

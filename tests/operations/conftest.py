@@ -1,0 +1,72 @@
+"""The operations suite runs every test once per runtime, as the contract suite runs once per
+architecture: ``process`` (a stack of its own, real processes) and ``docker`` (the docker
+suite's compose stack, see tests/engine.py; skipped without an engine unless
+TWINSHOP_REQUIRE_DOCKER=1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from lab.runtime.base import Runtime
+from lab.runtime.docker import DockerRuntime
+from tests.support import running_stack
+
+
+@dataclass
+class Operated:
+    """A runtime under test and its two entries; ``shared``: other suites use this stack
+    too, so every test leaves it as it found it (one replica each, the same versions)."""
+
+    kind: str
+    runtime: Runtime
+    entries: dict[str, str]
+    shared: bool
+
+
+@pytest.fixture(scope="module")
+def process_operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operated]:
+    """Its own stack: these tests change how many replicas run and which version."""
+    with running_stack(tmp_path_factory.mktemp("ops")) as stack:
+        assert stack.runtime is not None
+        yield Operated("process", stack.runtime, stack.entries, shared=False)
+
+
+RUNTIMES = [
+    pytest.param("process", id="process"),
+    # one worker makes the compose stack, under pytest -n (tests/conftest.py)
+    pytest.param(
+        "docker", id="docker", marks=[pytest.mark.docker, pytest.mark.xdist_group("docker")]
+    ),
+]
+
+
+@pytest.fixture(params=RUNTIMES)
+def operated(request: pytest.FixtureRequest) -> Iterator[Operated]:
+    if request.param == "process":
+        operated = request.getfixturevalue("process_operated")
+    else:
+        runtime: DockerRuntime = request.getfixturevalue("docker_runtime")
+        entries = {arch: runtime._entry(arch) for arch in ("micro", "mono")}
+        operated = Operated("docker", runtime, entries, shared=True)
+    versions = {unit: _versions(operated, unit) for unit in SCALED}
+    yield operated
+    for unit, arch in SCALED.items():  # one replica each again, at the versions found
+        if len(units(operated, arch)[unit]) != 1:
+            operated.runtime.scale(unit, 1)
+        if operated.shared and _versions(operated, unit) != versions[unit]:
+            operated.runtime.redeploy(unit, next(iter(versions[unit])))
+
+
+SCALED = {"catalog": "micro", "orders": "micro", "monolith": "mono"}
+
+
+def units(operated: Operated, arch: str) -> dict[str, list[dict[str, object]]]:
+    """Each unit's instances as ``status`` reports them."""
+    return dict(operated.runtime.status()["architectures"][arch]["units"])
+
+
+def _versions(operated: Operated, unit: str) -> set[str]:
+    return {str(i["version"]) for i in units(operated, SCALED[unit])[unit]}
