@@ -58,7 +58,7 @@ from lab.runtime.process_supervision import (
     supervise_once,
 )
 from lab.state import StateDir
-from lab.topology import EDGE_OF, UNITS, Arch, Unit, unit_named
+from lab.topology import EDGE_OF, UNITS, Arch, Unit, behind_an_edge, unit_named
 
 __all__ = [
     "DASHBOARD_PORT",
@@ -340,26 +340,14 @@ class ProcessRuntime:
         self, arch: str, unit_name: str, replicas: int, *, timeout: float = 15.0
     ) -> bool:
         """Wait until the edge in front of a unit routes to exactly ``replicas`` healthy
-        instances of it (it re-reads the discovery file every second); False on timeout or
-        when the edge does not route to this unit or does not answer."""
-        arch_units = UNITS.get(arch, ())  # type: ignore[call-overload]
-        if not any(u.edge and unit_name in u.routes.values() for u in arch_units):
-            return False
+        instances of it, its breaker closed (``lab.health``; the edge re-reads the discovery
+        file every second); False on timeout, True at once when no edge routes to it."""
         entry = self.store.load()["architectures"].get(arch, {}).get("entry")
-        if not entry:
-            return False
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                try:
-                    body = client.get(entry + "/health").json()
-                except (httpx.HTTPError, ValueError):
-                    return False
-                seen = (body.get("upstreams") or {}).get(unit_name) or {}
-                if seen.get("replicas") == replicas and seen.get("healthy") == replicas:
-                    return True
-                time.sleep(0.1)
-        return False
+        if not entry or not behind_an_edge(unit_name):
+            return True
+        return health.wait_edge_routes(
+            entry, unit_name, replicas=replicas, exact=True, timeout=timeout
+        )
 
     def redeploy(
         self,
@@ -395,6 +383,7 @@ class ProcessRuntime:
             outage = self._restart_as(
                 arch, unit, old[0], new_version, token, impl=new_impl, timeout=timeout
             )
+            self.wait_edge_routes(arch, unit_name, 1)  # after the outage, its breaker too
             mode = "restart"
         else:
             for record in old:

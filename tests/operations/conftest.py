@@ -36,10 +36,8 @@ def process_operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opera
 
 RUNTIMES = [
     pytest.param("process", id="process"),
-    # one worker makes the compose stack, under pytest -n (tests/conftest.py)
-    pytest.param(
-        "docker", id="docker", marks=[pytest.mark.docker, pytest.mark.xdist_group("docker")]
-    ),
+    # under pytest -n, on the worker that has the compose stack (tests/parallel.py)
+    pytest.param("docker", id="docker", marks=pytest.mark.docker),
 ]
 
 

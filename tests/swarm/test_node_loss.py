@@ -21,9 +21,9 @@ import pytest
 from lab.compose import compose_env
 from lab.runtime.swarm import SwarmRuntime
 from lab.state import StateDir
-from tests.traffic import Traffic
 from tests.swarm.conftest import REQUIRE_SWARM
 from tests.swarm.nodes import Nodes, build_node_image
+from tests.traffic import Traffic
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
 UNITS = ("catalog", "orders")

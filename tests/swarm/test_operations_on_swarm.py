@@ -15,8 +15,8 @@ from lab.errors import LabError
 from lab.experiments import resilience
 from lab.experiments.common import Lab
 from lab.runtime.swarm import SwarmRuntime
-from tests.traffic import Traffic
 from tests.support import Stack, eventually
+from tests.traffic import Traffic
 
 pytestmark = pytest.mark.swarm
 
