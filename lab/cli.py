@@ -16,9 +16,6 @@ from lab.experiment_cli import experiment_command, report_command
 from lab.images import images_app
 from lab.load_cli import load_command
 from lab.runtime.base import Runtime
-from lab.runtime.docker import DockerRuntime
-from lab.runtime.process import ProcessRuntime
-from lab.runtime.swarm import SwarmRuntime
 from lab.runtimes import HomeOpt, RuntimeOpt
 from lab.runtimes import make_runtime as _runtime
 from lab.topology import arches_for
@@ -56,19 +53,13 @@ def up(
     names = {"micro": "microservices (gateway)", "mono": "monolith (lb)"}
     for name, entry in entries.items():
         table.add_row(names[name], entry)
-    if isinstance(rt, DockerRuntime | SwarmRuntime) and len(entries) == 2:
-        table.add_row("live dashboard", rt.dashboard)
-        table.add_row("locust", f"http://{rt.host}:{rt.locust_port}")
+    if len(entries) == 2:  # the side services start with both architectures
+        for service, url in rt.side_services().items():
+            table.add_row(service, url)
     console.print(table)
-    if isinstance(rt, ProcessRuntime):
-        where = f"state and logs in {rt.state.root}"
-    elif isinstance(rt, SwarmRuntime):
-        where = f"logs: docker service logs {rt.stack}_UNIT"
-    else:
-        where = f"logs: docker compose -p {getattr(rt, 'project', '')} logs"
     # Quoted: zsh (macOS's shell) refuses an unquoted URL with a "?".
     console.print(f"Try: curl '{next(iter(entries.values()))}/products?limit=3'", soft_wrap=True)
-    console.print(where, soft_wrap=True)
+    console.print(rt.logs_hint(), soft_wrap=True)
     console.print(f"Stop with: twinshop down --runtime {rt.name}", soft_wrap=True)
 
 
@@ -97,24 +88,9 @@ def reset(
     """Stop everything and forget its data and versions: the next `twinshop up` starts
     every unit at version 1 with fresh databases (the admin token is kept)."""
     rt = _runtime(runtime, home)
-    if isinstance(rt, ProcessRuntime):
-        stopped = rt.down()
-        forget_process_state(rt)
-        where = f"{rt.state.root} (databases, logs, versions)"
-    else:
-        stopped = rt.down(volumes=True)
-        where = f"{_where(rt)} (containers and database volumes)"
-    console.print(f"stopped {stopped} units; forgot {where}", soft_wrap=True)
+    stopped, forgotten = rt.reset()
+    console.print(f"stopped {stopped} units; forgot {forgotten}", soft_wrap=True)
     console.print(f"start again at version 1 with: twinshop up --runtime {rt.name}")
-
-
-def forget_process_state(rt: ProcessRuntime) -> None:
-    """Delete what a process-runtime shop remembers, but not the admin token."""
-    import shutil
-
-    for folder in (rt.state.data, rt.state.logs, rt.state.upstreams):
-        shutil.rmtree(folder, ignore_errors=True)
-    rt.state.state_file.unlink(missing_ok=True)
 
 
 @app.command()
@@ -133,25 +109,17 @@ def status(
     if not report["architectures"]:
         console.print(nothing_running(rt), soft_wrap=True)
         return
-    console.print(status_table(report, where=_where(rt)))
-
-
-def _where(rt: Runtime) -> str:
-    if isinstance(rt, ProcessRuntime):
-        return f"state in {rt.state.root}"
-    if isinstance(rt, SwarmRuntime):
-        return f"swarm stack {rt.stack}"
-    return f"compose project {getattr(rt, 'project', '?')}"
+    console.print(status_table(report, where=rt.where()))
 
 
 def nothing_running(rt: Runtime) -> str:
     """What to say when no architecture runs: where we looked, and how to start it."""
-    if isinstance(rt, ProcessRuntime):
+    if rt.name == "process":  # the one runtime whose place a person picks (--home)
         return (
-            f"nothing is running (looked in {rt.state.root}; another state folder? pass "
-            "--home DIR or set TWINSHOP_HOME); start it with: twinshop up"
+            f"nothing is running ({rt.where()}; another state folder? pass --home DIR or set "
+            "TWINSHOP_HOME); start it with: twinshop up"
         )
-    return f"nothing is running in {_where(rt)}; start it with: twinshop up --runtime {rt.name}"
+    return f"nothing is running in {rt.where()}; start it with: twinshop up --runtime {rt.name}"
 
 
 def status_table(report: dict[str, Any], *, where: str) -> Table:

@@ -97,3 +97,23 @@ class Runtime(Protocol):
     def memory_mb(self, unit: str, /) -> float:
         """Resident memory of every instance of ``unit``, summed."""
         ...
+
+    def reset(self) -> tuple[int, str]:
+        """Stop everything and forget its data and versions (not the admin token): the next
+        ``up`` starts at version 1 with fresh databases. Returns how many units stopped and
+        what was forgotten."""
+        ...
+
+    # -- what the CLI tells a person about this runtime --------------------------------
+
+    def where(self) -> str:
+        """Where the shop lives: ``state in DIR``, ``compose project P``, ``swarm stack S``."""
+        ...
+
+    def logs_hint(self) -> str:
+        """How to read the units' logs."""
+        ...
+
+    def side_services(self) -> dict[str, str]:
+        """What runs beside both architectures (the live dashboard, locust), by name."""
+        ...

@@ -97,6 +97,21 @@ class DockerRuntime:
         """The compose stack's own dashboard (a service; up with both architectures)."""
         return f"http://{self.host}:{self.dashboard_port}"
 
+    def side_services(self) -> dict[str, str]:
+        return {
+            "live dashboard": self.dashboard,
+            "locust": f"http://{self.host}:{self.locust_port}",
+        }
+
+    def where(self) -> str:
+        return f"compose project {self.project}"
+
+    def logs_hint(self) -> str:
+        return f"logs: docker compose -p {self.project} logs"
+
+    def reset(self) -> tuple[int, str]:
+        return self.down(volumes=True), f"{self.where()} (containers and database volumes)"
+
     def down(self, *, volumes: bool = False) -> int:
         running = len(self._containers())
         self.compose("down", *(["--volumes"] if volumes else []))

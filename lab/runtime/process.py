@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -188,6 +189,24 @@ class ProcessRuntime:
         self.launcher.spawned.clear()
         self.cpu_budget.prune()
         return len(pids)
+
+    def reset(self) -> tuple[int, str]:
+        """``down``, then delete the databases, logs, discovery files and the state file;
+        the admin token stays."""
+        stopped = self.down()
+        for folder in (self.state.data, self.state.logs, self.state.upstreams):
+            shutil.rmtree(folder, ignore_errors=True)
+        self.state.state_file.unlink(missing_ok=True)
+        return stopped, f"{self.state.root} (databases, logs, versions)"
+
+    def where(self) -> str:
+        return f"state in {self.state.root}"
+
+    def logs_hint(self) -> str:
+        return f"state and logs in {self.state.root}"
+
+    def side_services(self) -> dict[str, str]:
+        return {}  # `twinshop dashboard` and `twinshop load` run on demand
 
     def status(self) -> dict[str, Any]:
         """The shape of ``twinshop status --json`` (see README)."""

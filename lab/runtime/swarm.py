@@ -140,6 +140,21 @@ class SwarmRuntime:
         """The stack's own dashboard (a service; up with both architectures)."""
         return f"http://{self.host}:{self.dashboard_port}"
 
+    def side_services(self) -> dict[str, str]:
+        return {
+            "live dashboard": self.dashboard,
+            "locust": f"http://{self.host}:{self.locust_port}",
+        }
+
+    def where(self) -> str:
+        return f"swarm stack {self.stack}"
+
+    def logs_hint(self) -> str:
+        return f"logs: docker service logs {self.stack}_UNIT"
+
+    def reset(self) -> tuple[int, str]:
+        return self.down(volumes=True), f"{self.where()} (services, volumes and secrets)"
+
     @property
     def stack_path(self) -> Path:
         """The stack file ``up`` deployed last (read it to see what swarm runs)."""
