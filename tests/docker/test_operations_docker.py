@@ -22,11 +22,14 @@ def test_rolling_swap_of_the_catalog_to_rust_and_back_fails_no_get(
     docker_runtime: DockerRuntime, docker_stack: Stack
 ) -> None:
     """``redeploy catalog --impl rust``: twinshop/catalog-rs on the same PostgreSQL."""
+    (version,) = {str(c["version"]) for c in _catalogs(docker_runtime)}
     docker_runtime.scale("catalog", 2)
     try:
-        for impl in ("rust", "python"):
+        # to Rust at the next version, then back to Python at the version found (so the
+        # stack's catalog is as compose would create it again: other tests scale it raw)
+        for impl, to in (("rust", None), ("python", version)):
             with Traffic(docker_stack.entries["micro"] + "/products/2") as traffic:
-                result = docker_runtime.redeploy("catalog", impl=impl)
+                result = docker_runtime.redeploy("catalog", to, impl=impl)
             assert result["mode"] == "rolling" and result["impl_to"] == impl
             assert [i["impl"] for i in _catalogs(docker_runtime)] == [impl, impl]
             assert traffic.total > 20 and traffic.failed == 0, traffic.codes
