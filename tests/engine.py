@@ -22,13 +22,11 @@ from lab.runtime.docker import DockerRuntime
 from lab.runtime.processes import free_port
 from tests.support import Stack
 
-REQUIRE_DOCKER = os.environ.get("TWINSHOP_REQUIRE_DOCKER") == "1"
 
-
-def unavailable(reason: str, *, required: bool = REQUIRE_DOCKER) -> None:
-    """Skip, or fail where the engine is required."""
-    if required:
-        pytest.fail(f"{reason} (and it is required here)", pytrace=False)
+def unavailable(reason: str, *, required_by: str = "TWINSHOP_REQUIRE_DOCKER") -> None:
+    """Skip, or fail where the variable ``required_by`` is 1: the engine is required."""
+    if os.environ.get(required_by) == "1":
+        pytest.fail(f"{reason} (and {required_by}=1)", pytrace=False)
     pytest.skip(reason)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -118,3 +120,16 @@ class Api:
 
     def close(self) -> None:
         self.http.close()
+
+
+def twinshop(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a person would (``twinshop ARGS``) with its state in ``home``."""
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli", *args],
+        env={**os.environ, "TWINSHOP_HOME": str(home), "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

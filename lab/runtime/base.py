@@ -23,7 +23,7 @@ Redeployed = TypedDict(
         "outage_seconds": float,  # nothing served the unit (0 for a rolling redeploy)
     },
 )
-"""What ``redeploy`` returns, on every runtime (``twinshop redeploy --json`` prints it)."""
+"""What ``redeploy`` returns, on every runtime (``twinshop redeploy`` prints it as a sentence)."""
 
 
 def next_version(current: str) -> str:

@@ -14,18 +14,7 @@ import httpx
 import pytest
 
 from lab.runtime.processes import alive, free_port
-
-
-def twinshop(
-    home: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        env={**os.environ, "TWINSHOP_HOME": str(home), "COLUMNS": "200", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support import twinshop
 
 
 @pytest.fixture

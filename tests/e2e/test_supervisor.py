@@ -5,9 +5,6 @@ runtimes share are in tests/operations.)"""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,17 +16,7 @@ from lab.health import probe
 from lab.runtime.process import ProcessRuntime
 from lab.runtime.processes import alive, free_port
 from lab.state import StateDir
-from tests.support import eventually
-
-
-def twinshop(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        env={**os.environ, "TWINSHOP_HOME": str(home), "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support import eventually, twinshop
 
 
 @pytest.fixture

@@ -49,13 +49,14 @@ def operated(request: pytest.FixtureRequest) -> Iterator[Operated]:
         runtime: DockerRuntime = request.getfixturevalue("docker_runtime")
         entries = {arch: runtime._entry(arch) for arch in ("micro", "mono")}
         operated = Operated("docker", runtime, entries, shared=True)
-    versions = {unit: _versions(operated, unit) for unit in SCALED}
+    before = _versions(operated)
     yield operated
-    for unit, arch in SCALED.items():  # one replica each again, at the versions found
-        if len(units(operated, arch)[unit]) != 1:
+    after = _versions(operated)
+    for unit, versions in after.items():  # one replica each again, at the versions found
+        if len(versions) != 1:
             operated.runtime.scale(unit, 1)
-        if operated.shared and _versions(operated, unit) != versions[unit]:
-            operated.runtime.redeploy(unit, next(iter(versions[unit])))
+        if operated.shared and set(versions) != set(before[unit]):
+            operated.runtime.redeploy(unit, before[unit][0])
 
 
 SCALED = {"catalog": "micro", "orders": "micro", "monolith": "mono"}
@@ -66,5 +67,10 @@ def units(operated: Operated, arch: str) -> dict[str, list[dict[str, object]]]:
     return dict(operated.runtime.status()["architectures"][arch]["units"])
 
 
-def _versions(operated: Operated, unit: str) -> set[str]:
-    return {str(i["version"]) for i in units(operated, SCALED[unit])[unit]}
+def _versions(operated: Operated) -> dict[str, list[str]]:
+    """Each scaled unit's instances' versions, from one ``status``."""
+    architectures = operated.runtime.status()["architectures"]
+    return {
+        unit: [str(i["version"]) for i in architectures[arch]["units"][unit]]
+        for unit, arch in SCALED.items()
+    }

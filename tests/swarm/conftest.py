@@ -27,7 +27,7 @@ REQUIRE_SWARM = os.environ.get("TWINSHOP_REQUIRE_SWARM") == "1"
 
 
 def unavailable(reason: str) -> None:
-    engine_unavailable(reason, required=REQUIRE_SWARM)
+    engine_unavailable(reason, required_by="TWINSHOP_REQUIRE_SWARM")
 
 
 @pytest.fixture(scope="session")
